@@ -1,0 +1,42 @@
+//! Datasets: MSD / nnU-Net style folders and the literature's labeled/unlabeled splits (spec B1).
+
+mod msd;
+mod split;
+
+pub use msd::{case_id, scans_in, Case, Dataset};
+pub use split::{read_list, LabeledChoice, Split};
+
+use std::path::PathBuf;
+
+/// What is wrong with a dataset folder or split, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid dataset.json: {reason}")]
+    Json { path: PathBuf, reason: String },
+    #[error("{dir}: no cases found: expected imagesTr/ and labelsTr/ with .nii.gz files, or a dataset.json listing them")]
+    NoCases { dir: PathBuf },
+    #[error("{dir}: {count} file(s) listed but missing, e.g. {first}")]
+    Missing {
+        dir: PathBuf,
+        count: usize,
+        first: PathBuf,
+    },
+    #[error("{list}: {count} case id(s) not in the dataset, e.g. {first:?}; check the list matches this folder")]
+    UnknownIds {
+        list: PathBuf,
+        count: usize,
+        first: String,
+    },
+    #[error("{list}: case {id:?} appears twice")]
+    DuplicateId { list: PathBuf, id: String },
+    #[error("cannot take {wanted} labeled cases: the training list has only {available}")]
+    TooManyLabeled { wanted: usize, available: usize },
+    #[error("case {id:?} has no label file, but it is in the labeled subset")]
+    NoLabel { id: String },
+}

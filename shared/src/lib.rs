@@ -1,0 +1,17 @@
+//! semiseg: semi-supervised medical image segmentation.
+//!
+//! This crate is the one model crate shared by the native trainer and the browser app. The flow it
+//! keeps visible (see `README.md`):
+//!
+//! scan bytes -> [`volume::Volume`] (canonical orientation) -> model input -> model -> probabilities
+//! -> mask [`volume::Volume`] (the input's orientation) -> bytes.
+//!
+//! - [`volume`]: NIfTI-1/2 reading and writing, orientation.
+//! - [`metrics`]: exact Euclidean distance transform, Dice, Jaccard, 95HD, ASD (spec B7).
+//! - [`simcvd`]: SimCVD's pieces (spec part B); for now the normalised signed distance map (B3).
+//! - [`data`]: MSD-style datasets and the literature's labeled/unlabeled splits (B1).
+
+pub mod data;
+pub mod metrics;
+pub mod simcvd;
+pub mod volume;

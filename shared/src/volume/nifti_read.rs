@@ -1,0 +1,395 @@
+//! Reading NIfTI-1/2 scans (`.nii`, `.nii.gz`, `.hdr/.img[.gz]` pairs) from a path or from bytes (a
+//! browser upload) into a [`Volume`]. Every failure is a [`VolumeError`] naming the file; nothing
+//! is allocated before the header has been checked against [`ReadOptions::max_voxels`].
+
+use super::dtype::DataType;
+use super::header::{NiftiHeader, ParseError};
+use super::{Volume, VolumeError};
+use flate2::read::MultiGzDecoder;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Default largest volume accepted: 2^28 voxels (1 GiB as `f32`; a 512x512x1024 CT fits).
+pub const MAX_VOXELS: usize = 1 << 28;
+
+/// How to read a scan.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// Refuse volumes with more voxels than this (their memory is checked before allocating).
+    pub max_voxels: usize,
+    /// For 4D files: `false` (default) is an error, `true` reads the first 3D volume.
+    pub first_volume_of_4d: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_voxels: MAX_VOXELS,
+            first_volume_of_4d: false,
+        }
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Read a scan from disk. A `.hdr` (or `.img`) path reads the pair.
+pub fn read_nifti(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Volume, VolumeError> {
+    let path = path.as_ref();
+    let name = path.to_string_lossy().to_lowercase();
+    let is = |ext: &str| name.ends_with(ext) || name.ends_with(&format!("{ext}.gz"));
+    if is(".hdr") || is(".img") {
+        let (hdr, img) = pair_paths(path)?;
+        let header_src = open(&hdr)?;
+        let data_src = open(&img)?;
+        return read_from(&hdr, header_src, Some((&img, data_src)), opts);
+    }
+    let src = open(path)?;
+    read_from(path, src, None::<(&Path, Source<&[u8]>)>, opts)
+}
+
+/// Read a scan from bytes in memory (gzip is detected from its magic number). `name` is used in
+/// error messages.
+pub fn read_nifti_bytes(
+    name: &str,
+    bytes: &[u8],
+    opts: &ReadOptions,
+) -> Result<Volume, VolumeError> {
+    read_from(
+        Path::new(name),
+        source(bytes),
+        None::<(&Path, Source<&[u8]>)>,
+        opts,
+    )
+}
+
+/// Find the other file of a `.hdr/.img` pair (plain or gzipped).
+fn pair_paths(path: &Path) -> Result<(PathBuf, PathBuf), VolumeError> {
+    let s = path.to_string_lossy();
+    let lower = s.to_lowercase();
+    let stem_len = if lower.ends_with(".gz") {
+        s.len() - 7
+    } else {
+        s.len() - 4
+    };
+    let stem = &s[..stem_len];
+    let find = |ext: &str| {
+        [format!("{stem}.{ext}"), format!("{stem}.{ext}.gz")]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+    };
+    let hdr = find("hdr");
+    let img = find("img");
+    match (hdr, img) {
+        (Some(h), Some(i)) => Ok((h, i)),
+        (None, _) => Err(VolumeError::NotNifti {
+            file: path.into(),
+            reason: format!("no header file {stem}.hdr beside the image; a .hdr/.img pair needs both files"),
+        }),
+        (_, None) => Err(VolumeError::NotNifti {
+            file: path.into(),
+            reason: format!("no image file {stem}.img beside the header; a .hdr/.img pair needs both files"),
+        }),
+    }
+}
+
+/// A byte source that may be gzip-compressed.
+struct Source<R: Read> {
+    reader: R,
+    gzip: bool,
+}
+
+fn source(bytes: &[u8]) -> Source<Box<dyn Read + '_>> {
+    let gzip = bytes.starts_with(&GZIP_MAGIC);
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(MultiGzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    Source { reader, gzip }
+}
+
+fn open(path: &Path) -> Result<Source<Box<dyn Read>>, VolumeError> {
+    let file = std::fs::File::open(path).map_err(|e| VolumeError::io(path, e))?;
+    let mut buf = BufReader::new(file);
+    let mut magic = [0u8; 2];
+    let n = read_up_to(&mut buf, &mut magic).map_err(|e| VolumeError::io(path, e))?;
+    let head = std::io::Cursor::new(magic[..n].to_vec()).chain(buf);
+    let gzip = n == 2 && magic == GZIP_MAGIC;
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(MultiGzDecoder::new(head))
+    } else {
+        Box::new(head)
+    };
+    Ok(Source { reader, gzip })
+}
+
+/// Read until `buf` is full or the input ends; returns the count read.
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Read exactly `n` bytes or say precisely what was missing.
+fn read_exactly<R: Read>(
+    file: &Path,
+    src: &mut Source<R>,
+    n: usize,
+    what: &str,
+) -> Result<Vec<u8>, VolumeError> {
+    let mut buf = vec![0u8; n];
+    let got = read_up_to(&mut src.reader, &mut buf).map_err(|e| stream_error(file, src.gzip, e))?;
+    if got < n {
+        return Err(VolumeError::Truncated {
+            file: file.into(),
+            reason: format!("{what}: expected {n} bytes, found {got}"),
+        });
+    }
+    Ok(buf)
+}
+
+fn stream_error(file: &Path, gzip: bool, e: std::io::Error) -> VolumeError {
+    if gzip && e.kind() != std::io::ErrorKind::NotFound {
+        VolumeError::Gzip {
+            file: file.into(),
+            reason: e.to_string(),
+        }
+    } else {
+        VolumeError::io(file, e)
+    }
+}
+
+fn read_from<R: Read, S: Read>(
+    file: &Path,
+    mut src: Source<R>,
+    pair: Option<(&Path, Source<S>)>,
+    opts: &ReadOptions,
+) -> Result<Volume, VolumeError> {
+    // 1. Header: 348 bytes, or 540 for NIfTI-2.
+    let mut head = read_exactly_lenient(file, &mut src, 540)?;
+    let header = NiftiHeader::parse(&head).map_err(|e| match e {
+        ParseError::NotNifti(reason) => VolumeError::NotNifti {
+            file: file.into(),
+            reason,
+        },
+        ParseError::Truncated(reason) => VolumeError::Truncated {
+            file: file.into(),
+            reason,
+        },
+        ParseError::BadHeader(reason) => VolumeError::BadHeader {
+            file: file.into(),
+            reason,
+        },
+    })?;
+    head.truncate(head.len().min(header.size()));
+    let bad = |reason: String| VolumeError::BadHeader {
+        file: file.into(),
+        reason,
+    };
+
+    // 2. Check the geometry before allocating anything large.
+    let dtype = DataType::from_code(header.datatype).map_err(|what| VolumeError::Unsupported {
+        file: file.into(),
+        reason: format!("{what}; semiseg reads uint8, int8, int16, uint16, int32, uint32, float32 and float64 scans"),
+    })?;
+    let dims = spatial_dims(&header, opts).map_err(|e| match e {
+        DimError::Bad(r) => bad(r),
+        DimError::Unsupported(r) => VolumeError::Unsupported {
+            file: file.into(),
+            reason: r,
+        },
+    })?;
+    let n_vox = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= opts.max_voxels)
+        .ok_or_else(|| VolumeError::Unsupported {
+            file: file.into(),
+            reason: format!(
+                "{}x{}x{} voxels would need {:.1} GiB as float32, more than the limit of {} voxels ({:.1} GiB); \
+                 crop or downsample the scan, or raise the limit",
+                dims[0],
+                dims[1],
+                dims[2],
+                dims.iter().map(|&d| d as f64).product::<f64>() * 4.0 / (1u64 << 30) as f64,
+                opts.max_voxels,
+                opts.max_voxels as f64 * 4.0 / (1u64 << 30) as f64
+            ),
+        })?;
+    let (affine, _) = header.affine();
+    check_affine(&affine).map_err(bad)?;
+    let n_bytes = n_vox * dtype.size();
+
+    // 3. Skip to the voxel data (extensions in a single file), then read it.
+    let raw = match pair {
+        None => {
+            let vox_offset = header.vox_offset;
+            if !(vox_offset.is_finite() && (0.0..=(1u64 << 31) as f64).contains(&vox_offset)) {
+                return Err(bad(format!("vox_offset {vox_offset} is not a valid byte offset")));
+            }
+            // A single file with vox_offset 0 is common in the wild: data follows the header.
+            let offset = (vox_offset as usize).max(header.size() + 4);
+            let skip = offset - head.len();
+            read_exactly(file, &mut src, skip, "header extensions")?;
+            let raw = read_exactly(file, &mut src, n_bytes, "voxel data")?;
+            check_no_extra(file, &mut src, &header, dims, dtype)?;
+            raw
+        }
+        Some((img_path, mut img)) => {
+            let offset = header.vox_offset.max(0.0) as usize;
+            read_exactly(img_path, &mut img, offset, "bytes before the voxel data")?;
+            let raw = read_exactly(img_path, &mut img, n_bytes, "voxel data")?;
+            check_no_extra(img_path, &mut img, &header, dims, dtype)?;
+            raw
+        }
+    };
+
+    // 4. Decode, scale (scl_slope/scl_inter; a slope of 0 or NaN means none) and transpose from the
+    //    file's x-fastest order to C order.
+    let (slope, inter) = scaling(&header);
+    let [nx, ny, nz] = dims;
+    let size = dtype.size();
+    let mut data = vec![0f32; n_vox];
+    let mut non_finite = 0usize;
+    let mut first = None;
+    for (f, chunk) in raw.chunks_exact(size).enumerate() {
+        let v = dtype.decode(chunk, header.endian) * slope + inter;
+        let (x, y, z) = (f % nx, (f / nx) % ny, f / (nx * ny));
+        let v = v as f32;
+        if !v.is_finite() {
+            non_finite += 1;
+            first.get_or_insert([x, y, z]);
+        }
+        data[(x * ny + y) * nz + z] = v;
+    }
+    if let Some(first) = first {
+        return Err(VolumeError::NonFinite {
+            file: file.into(),
+            count: non_finite,
+            first,
+        });
+    }
+    Ok(Volume::from_parts(data, dims, header, dtype))
+}
+
+/// Like [`read_exactly`] but a short read is fine (the header parser says what is missing).
+fn read_exactly_lenient<R: Read>(
+    file: &Path,
+    src: &mut Source<R>,
+    n: usize,
+) -> Result<Vec<u8>, VolumeError> {
+    let mut buf = vec![0u8; n];
+    let got = read_up_to(&mut src.reader, &mut buf).map_err(|e| stream_error(file, src.gzip, e))?;
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// The `(slope, intercept)` that turn stored values into real ones.
+pub(crate) fn scaling(h: &NiftiHeader) -> (f64, f64) {
+    if h.scl_slope.is_finite() && h.scl_slope != 0.0 {
+        let inter = if h.scl_inter.is_finite() {
+            h.scl_inter
+        } else {
+            0.0
+        };
+        (h.scl_slope, inter)
+    } else {
+        (1.0, 0.0)
+    }
+}
+
+enum DimError {
+    Bad(String),
+    Unsupported(String),
+}
+
+/// The three spatial dimensions, after checking `dim[]` and the 4D policy.
+fn spatial_dims(h: &NiftiHeader, opts: &ReadOptions) -> Result<[usize; 3], DimError> {
+    let nd = h.dim[0];
+    if !(1..=7).contains(&nd) {
+        return Err(DimError::Bad(format!(
+            "dim[0] = {nd}, the number of dimensions must be 1 to 7"
+        )));
+    }
+    let nd = nd as usize;
+    for i in 1..=nd {
+        if h.dim[i] < 1 {
+            return Err(DimError::Bad(format!(
+                "dim[{i}] = {}, every dimension must be at least 1",
+                h.dim[i]
+            )));
+        }
+    }
+    let get = |i: usize| if i <= nd { h.dim[i] as u64 } else { 1 };
+    let extra: Vec<u64> = (4..=nd).map(get).collect();
+    let volumes: u64 = extra.iter().product();
+    if volumes > 1 {
+        if nd > 4 && extra[1..].iter().any(|&d| d > 1) {
+            return Err(DimError::Unsupported(format!(
+                "{nd}D data (dims {:?}); semiseg reads 3D scans, or the first volume of a 4D series",
+                &h.dim[1..=nd]
+            )));
+        }
+        if !opts.first_volume_of_4d {
+            return Err(DimError::Unsupported(format!(
+                "4D data with {volumes} volumes of {}x{}x{}; semiseg segments 3D scans: \
+                 ask for the first volume (CLI: --first-volume) or split the series first",
+                get(1),
+                get(2),
+                get(3)
+            )));
+        }
+    }
+    let to_usize = |v: u64| {
+        usize::try_from(v).map_err(|_| DimError::Unsupported(format!("dimension {v} too large")))
+    };
+    Ok([to_usize(get(1))?, to_usize(get(2))?, to_usize(get(3))?])
+}
+
+fn check_affine(a: &[[f64; 4]; 4]) -> Result<(), String> {
+    if a.iter().flatten().any(|v| !v.is_finite()) {
+        return Err("the voxel-to-world affine has NaN or infinite entries".into());
+    }
+    let det = a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+        - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+        + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
+    if det.abs() < 1e-12 {
+        return Err("the voxel-to-world affine is singular (a voxel size of 0?); fix pixdim or the sform/qform".into());
+    }
+    Ok(())
+}
+
+/// A file much longer than its header says (a full slice or more left over) means the dimensions
+/// are wrong, and reading it would give a silently scrambled volume.
+fn check_no_extra<R: Read>(
+    file: &Path,
+    src: &mut Source<R>,
+    h: &NiftiHeader,
+    dims: [usize; 3],
+    dtype: DataType,
+) -> Result<(), VolumeError> {
+    if (4..=7).any(|i| i as i64 <= h.dim[0] && h.dim[i] > 1) {
+        return Ok(()); // first volume of a 4D file: the rest is expected
+    }
+    let slice = dims[0] * dims[1] * dtype.size();
+    let mut probe = vec![0u8; slice.max(1)];
+    let got = read_up_to(&mut src.reader, &mut probe).map_err(|e| stream_error(file, src.gzip, e))?;
+    if got >= slice {
+        return Err(VolumeError::BadHeader {
+            file: file.into(),
+            reason: format!(
+                "the file holds more voxel data than its dimensions {}x{}x{} ({}) say; the header's dim[] is wrong",
+                dims[0], dims[1], dims[2], dtype
+            ),
+        });
+    }
+    Ok(())
+}

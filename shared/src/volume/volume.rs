@@ -1,0 +1,100 @@
+//! The [`Volume`]: voxels, geometry and the header they came with.
+
+use super::dtype::DataType;
+use super::header::{spacing_of, AffineSource, NiftiHeader};
+use super::orientation::axis_codes;
+
+/// A 3D scan or mask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume {
+    /// Voxel values (after `scl_slope`/`scl_inter`), C order over `(i, j, k)`.
+    pub data: Vec<f32>,
+    /// Array dimensions `(ni, nj, nk)`.
+    pub dims: [usize; 3],
+    /// Voxel index `(i, j, k, 1)` to world millimetres (RAS+, the NIfTI convention).
+    pub affine: [[f64; 4]; 4],
+    /// Where [`Volume::affine`] came from in the header.
+    pub affine_source: AffineSource,
+    /// The header read from disk (or made for a new volume), kept for writing back.
+    pub header: NiftiHeader,
+    /// The stored voxel type of the source file.
+    pub source_dtype: DataType,
+}
+
+impl Volume {
+    pub(crate) fn from_parts(
+        data: Vec<f32>,
+        dims: [usize; 3],
+        header: NiftiHeader,
+        source_dtype: DataType,
+    ) -> Self {
+        let (affine, affine_source) = header.affine();
+        Volume {
+            data,
+            dims,
+            affine,
+            affine_source,
+            header,
+            source_dtype,
+        }
+    }
+
+    /// A new volume with this geometry (a fresh NIfTI-1 header with the affine as sform).
+    ///
+    /// Panics if `data.len()` is not the product of `dims` (a programming error, not user input).
+    pub fn new(data: Vec<f32>, dims: [usize; 3], affine: [[f64; 4]; 4]) -> Self {
+        assert_eq!(data.len(), dims.iter().product::<usize>(), "data/dims mismatch");
+        let header = NiftiHeader::for_affine(dims, &affine, DataType::Float32);
+        Volume::from_parts(data, dims, header, DataType::Float32)
+    }
+
+    /// A volume on the same grid as `self` (same dims, affine and header) with other voxels, e.g. a
+    /// predicted mask for this scan.
+    ///
+    /// Panics if `data.len()` differs from the voxel count.
+    pub fn with_data(&self, data: Vec<f32>) -> Self {
+        assert_eq!(data.len(), self.data.len(), "data/dims mismatch");
+        Volume {
+            data,
+            ..self.clone()
+        }
+    }
+
+    /// Voxel sizes in millimetres along the array axes.
+    pub fn spacing(&self) -> [f64; 3] {
+        spacing_of(&self.affine)
+    }
+
+    /// Orientation codes of the array axes, e.g. `"LAS"` (the direction each axis increases to).
+    pub fn orientation(&self) -> String {
+        axis_codes(&self.affine).iter().collect()
+    }
+
+    /// Number of voxels.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Flat index of voxel `(i, j, k)`.
+    #[inline]
+    pub fn index(&self, i: usize, j: usize, k: usize) -> usize {
+        (i * self.dims[1] + j) * self.dims[2] + k
+    }
+
+    /// Minimum and maximum voxel value (`None` for an empty volume).
+    pub fn range(&self) -> Option<(f32, f32)> {
+        self.data.iter().fold(None, |acc, &v| match acc {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+        })
+    }
+
+    /// The voxels as a binary mask (`value > 0.5`), the form the metrics take.
+    pub fn to_mask(&self) -> Vec<bool> {
+        self.data.iter().map(|&v| v > 0.5).collect()
+    }
+}

@@ -1,0 +1,280 @@
+//! `semiseg eval --pred DIR --gt DIR`: per-case and mean Dice, Jaccard, 95HD, ASD (spec B7).
+
+use crate::cli::{EvalArgs, SpacingUnit};
+use anyhow::{bail, Context};
+use rayon::prelude::*;
+use semiseg::data::{case_id, read_list, scans_in};
+use semiseg::metrics::{evaluate_case, mean_metrics, CaseMetrics, EmptyCase};
+use semiseg::volume::{read_nifti, ReadOptions, Reorientation, Volume};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let preds = index(&a.pred, "--pred")?;
+    let gts = index(&a.gt, "--gt")?;
+    let ids: Vec<String> = match &a.cases {
+        Some(list) => {
+            let ids = read_list(list)?;
+            let missing = |m: &BTreeMap<String, PathBuf>| -> Vec<String> {
+                ids.iter().filter(|id| !m.contains_key(*id)).cloned().collect()
+            };
+            let (mp, mg) = (missing(&preds), missing(&gts));
+            if !mp.is_empty() {
+                bail!(
+                    "{} case(s) of {} have no prediction in {}: {}",
+                    mp.len(),
+                    list.display(),
+                    a.pred.display(),
+                    sample(&mp)
+                );
+            }
+            if !mg.is_empty() {
+                bail!(
+                    "{} case(s) of {} have no ground truth in {}: {}",
+                    mg.len(),
+                    list.display(),
+                    a.gt.display(),
+                    sample(&mg)
+                );
+            }
+            ids
+        }
+        None => {
+            let orphans: Vec<String> = preds.keys().filter(|id| !gts.contains_key(*id)).cloned().collect();
+            if !orphans.is_empty() {
+                bail!(
+                    "{} prediction(s) in {} have no ground truth in {} (matched by file name without .nii/.nii.gz): {}",
+                    orphans.len(),
+                    a.pred.display(),
+                    a.gt.display(),
+                    sample(&orphans)
+                );
+            }
+            preds.keys().cloned().collect()
+        }
+    };
+    if let Some(csv) = &a.csv {
+        if csv.exists() && !a.overwrite {
+            bail!(
+                "{} already exists; choose another name or pass --overwrite",
+                csv.display()
+            );
+        }
+    }
+
+    let results: Vec<(String, CaseMetrics)> = ids
+        .par_iter()
+        .map(|id| {
+            let m = score(&preds[id], &gts[id], a.spacing, a.label)
+                .with_context(|| format!("case {id}"))?;
+            let name = preds[id]
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| id.clone());
+            Ok((name, m))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let metrics: Vec<CaseMetrics> = results.iter().map(|(_, m)| *m).collect();
+    let mean = mean_metrics(&metrics).context("no cases to evaluate")?;
+
+    print_table(out, &results, &mean, a.spacing)?;
+    if let Some(csv) = &a.csv {
+        write_csv(csv, &results, &mean, a.spacing)
+            .with_context(|| format!("writing {}", csv.display()))?;
+        writeln!(out, "wrote {}", csv.display())?;
+    }
+    Ok(())
+}
+
+/// Scans of a folder by case id.
+fn index(dir: &Path, flag: &str) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    if !dir.is_dir() {
+        bail!("{flag} {}: not a folder", dir.display());
+    }
+    let mut map = BTreeMap::new();
+    for p in scans_in(dir)? {
+        let id = case_id(&p);
+        if let Some(prev) = map.insert(id.clone(), p.clone()) {
+            bail!(
+                "{} and {} are both case {id:?}; keep one of them",
+                prev.display(),
+                p.display()
+            );
+        }
+    }
+    if map.is_empty() {
+        bail!("{flag} {}: no .nii or .nii.gz files", dir.display());
+    }
+    Ok(map)
+}
+
+fn sample(ids: &[String]) -> String {
+    let mut s = ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if ids.len() > 5 {
+        s.push_str(", ...");
+    }
+    s
+}
+
+/// A mask on the canonical grid, checked to be binary unless a label is chosen.
+fn mask(vol: &Volume, path: &Path, label: Option<u32>) -> anyhow::Result<Vec<bool>> {
+    if let Some(l) = label {
+        return Ok(vol.data.iter().map(|&v| v.round() == l as f32).collect());
+    }
+    let mut labels = std::collections::BTreeSet::new();
+    for &v in &vol.data {
+        if v.fract() == 0.0 && v > 1.0 {
+            labels.insert(v as i64);
+            if labels.len() > 8 {
+                break;
+            }
+        }
+    }
+    if !labels.is_empty() {
+        bail!(
+            "{} has label values above 1 ({:?}); it is not a binary mask: choose the structure with --label N",
+            path.display(),
+            labels
+        );
+    }
+    Ok(vol.to_mask())
+}
+
+fn score(
+    pred_path: &Path,
+    gt_path: &Path,
+    unit: SpacingUnit,
+    label: Option<u32>,
+) -> anyhow::Result<CaseMetrics> {
+    let opts = ReadOptions::default();
+    let (pred, _) = Reorientation::to_canonical(&read_nifti(pred_path, &opts)?);
+    let (gt, _) = Reorientation::to_canonical(&read_nifti(gt_path, &opts)?);
+    if pred.dims != gt.dims {
+        bail!(
+            "prediction {} is {:?} voxels but ground truth {} is {:?} (in the same orientation); \
+             both must be on the same grid",
+            pred_path.display(),
+            pred.dims,
+            gt_path.display(),
+            gt.dims
+        );
+    }
+    let worst = (0..3)
+        .flat_map(|i| (0..4).map(move |j| (i, j)))
+        .map(|(i, j)| (pred.affine[i][j] - gt.affine[i][j]).abs() / (1.0 + gt.affine[i][j].abs()))
+        .fold(0.0, f64::max);
+    if worst > 1e-3 {
+        bail!(
+            "prediction {} and ground truth {} have the same size but different affines (they are not \
+             aligned in space); was the prediction saved without the scan's header?",
+            pred_path.display(),
+            gt_path.display()
+        );
+    }
+    let spacing = match unit {
+        SpacingUnit::Voxel => [1.0; 3],
+        SpacingUnit::Mm => gt.spacing(),
+    };
+    let p = mask(&pred, pred_path, label)?;
+    let g = mask(&gt, gt_path, label)?;
+    Ok(evaluate_case(&p, &g, gt.dims, spacing))
+}
+
+fn note(m: &CaseMetrics) -> &'static str {
+    match m.empty {
+        None => "",
+        Some(EmptyCase::Prediction) => "empty prediction: all 0",
+        Some(EmptyCase::GroundTruth) => "empty ground truth: all 0",
+        Some(EmptyCase::Both) => "both empty: all 0",
+    }
+}
+
+fn print_table(
+    out: &mut dyn Write,
+    rows: &[(String, CaseMetrics)],
+    mean: &CaseMetrics,
+    unit: SpacingUnit,
+) -> anyhow::Result<()> {
+    let u = match unit {
+        SpacingUnit::Voxel => "voxel",
+        SpacingUnit::Mm => "mm",
+    };
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header(vec![
+        "case".to_string(),
+        "Dice %".into(),
+        "Jaccard %".into(),
+        format!("95HD ({u})"),
+        format!("ASD ({u})"),
+        "note".into(),
+    ]);
+    let row = |name: &str, m: &CaseMetrics| {
+        vec![
+            name.to_string(),
+            format!("{:.2}", 100.0 * m.dice),
+            format!("{:.2}", 100.0 * m.jaccard),
+            format!("{:.2}", m.hd95),
+            format!("{:.2}", m.asd),
+            note(m).to_string(),
+        ]
+    };
+    for (name, m) in rows {
+        t.add_row(row(name, m));
+    }
+    t.add_row(row(&format!("mean ({} cases)", rows.len()), mean));
+    writeln!(out, "{t}")?;
+    let empty = rows.iter().filter(|(_, m)| m.empty.is_some()).count();
+    if empty > 0 {
+        writeln!(
+            out,
+            "note: {empty} case(s) had an empty mask and count as 0 in the mean, as in the literature's evaluation code"
+        )?;
+    }
+    Ok(())
+}
+
+fn write_csv(
+    path: &Path,
+    rows: &[(String, CaseMetrics)],
+    mean: &CaseMetrics,
+    unit: SpacingUnit,
+) -> anyhow::Result<()> {
+    let u = match unit {
+        SpacingUnit::Voxel => "voxel",
+        SpacingUnit::Mm => "mm",
+    };
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record([
+        "case".to_string(),
+        "dice".into(),
+        "jaccard".into(),
+        format!("hd95_{u}"),
+        format!("asd_{u}"),
+        format!("assd_{u}"),
+        format!("hd95_monai_{u}"),
+        "empty".into(),
+    ])?;
+    let rec = |name: &str, m: &CaseMetrics| {
+        vec![
+            name.to_string(),
+            format!("{:.6}", m.dice),
+            format!("{:.6}", m.jaccard),
+            format!("{:.6}", m.hd95),
+            format!("{:.6}", m.asd),
+            format!("{:.6}", m.assd),
+            format!("{:.6}", m.hd95_monai),
+            match m.empty {
+                None => String::new(),
+                Some(e) => format!("{e:?}").to_lowercase(),
+            },
+        ]
+    };
+    for (name, m) in rows {
+        w.write_record(rec(name, m))?;
+    }
+    w.write_record(rec("mean", mean))?;
+    w.flush()?;
+    Ok(())
+}
