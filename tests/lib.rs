@@ -1,1 +1,66 @@
+//! Helpers shared by the integration tests: where the fixtures and the real data are, and running
+//! the `semiseg` command line in-process (the same `semiseg_cli::run` the binary calls).
 
+use std::path::{Path, PathBuf};
+
+/// `tests/fixtures/`: small files and reference values made by `tests/fixtures/make_fixtures.py`
+/// with nibabel, scipy, scikit-image and medpy.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A NIfTI fixture written by nibabel.
+pub fn nifti_fixture(name: &str) -> PathBuf {
+    fixtures().join("nifti").join(name)
+}
+
+/// Parsed JSON fixture.
+pub fn json(name: &str) -> serde_json::Value {
+    let p = fixtures().join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The real Left Atrium data: `$SEMISEG_LA2018`, or `../shared/data/la2018` beside the checkout
+/// (where CI has it). Tests that need it fail with this message if it is missing.
+pub fn la2018() -> PathBuf {
+    let p = std::env::var_os("SEMISEG_LA2018")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/la2018")
+        });
+    assert!(
+        p.join("dataset.json").exists(),
+        "the LA2018 data is not at {}; set SEMISEG_LA2018 to its folder",
+        p.display()
+    );
+    p
+}
+
+/// Run `semiseg ARGS...`; returns stdout, or the error as text.
+pub fn cli(args: &[&str]) -> Result<String, String> {
+    let mut out = Vec::new();
+    let argv = std::iter::once("semiseg").chain(args.iter().copied());
+    match semiseg_cli::run(argv, &mut out) {
+        Ok(()) => Ok(String::from_utf8(out).unwrap()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A bool mask shifted by `off` voxels with zero fill (as `make_fixtures.py`'s `shift`).
+pub fn shift(mask: &[bool], dims: [usize; 3], off: [i64; 3]) -> Vec<bool> {
+    let mut out = vec![false; mask.len()];
+    for i in 0..dims[0] {
+        for j in 0..dims[1] {
+            for k in 0..dims[2] {
+                let t = [i as i64 + off[0], j as i64 + off[1], k as i64 + off[2]];
+                if (0..3).all(|d| t[d] >= 0 && t[d] < dims[d] as i64) {
+                    let src = (i * dims[1] + j) * dims[2] + k;
+                    let dst = (t[0] as usize * dims[1] + t[1] as usize) * dims[2] + t[2] as usize;
+                    out[dst] = mask[src];
+                }
+            }
+        }
+    }
+    out
+}

@@ -57,11 +57,13 @@ pub fn asd(pred: &[bool], gt: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> O
     Some(ab.iter().sum::<f64>() / ab.len() as f64)
 }
 
-/// medpy `assd`: the mean of the two directed average surface distances.
+/// medpy `assd` (0.5): the mean of the prediction→GT and GT→prediction surface distances pooled
+/// together. (medpy 0.4 averaged the two directed means instead; the two differ when the surfaces
+/// have different voxel counts.)
 pub fn assd(pred: &[bool], gt: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Option<f64> {
-    let (ab, ba) = both_ways(pred, gt, dims, spacing)?;
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    Some(0.5 * (mean(&ab) + mean(&ba)))
+    let (mut ab, ba) = both_ways(pred, gt, dims, spacing)?;
+    ab.extend(ba);
+    Some(ab.iter().sum::<f64>() / ab.len() as f64)
 }
 
 #[cfg(test)]

@@ -145,19 +145,36 @@ fn read_exactly<R: Read>(
     n: usize,
     what: &str,
 ) -> Result<Vec<u8>, VolumeError> {
+    read_exactly_after(file, src, n, 0, what)
+}
+
+/// Read the last `total - had` bytes of a `total`-byte part of which `had` are already read.
+fn read_exactly_after<R: Read>(
+    file: &Path,
+    src: &mut Source<R>,
+    total: usize,
+    had: usize,
+    what: &str,
+) -> Result<Vec<u8>, VolumeError> {
+    let n = total - had;
     let mut buf = vec![0u8; n];
     let got = read_up_to(&mut src.reader, &mut buf).map_err(|e| stream_error(file, src.gzip, e))?;
     if got < n {
         return Err(VolumeError::Truncated {
             file: file.into(),
-            reason: format!("{what}: expected {n} bytes, found {got}"),
+            reason: format!("{what}: expected {total} bytes, found {}", had + got),
         });
     }
     Ok(buf)
 }
 
 fn stream_error(file: &Path, gzip: bool, e: std::io::Error) -> VolumeError {
-    if gzip && e.kind() != std::io::ErrorKind::NotFound {
+    if gzip && e.kind() == std::io::ErrorKind::UnexpectedEof {
+        VolumeError::Truncated {
+            file: file.into(),
+            reason: "the gzip stream ends early".into(),
+        }
+    } else if gzip && e.kind() != std::io::ErrorKind::NotFound {
         VolumeError::Gzip {
             file: file.into(),
             reason: e.to_string(),
@@ -174,7 +191,7 @@ fn read_from<R: Read, S: Read>(
     opts: &ReadOptions,
 ) -> Result<Volume, VolumeError> {
     // 1. Header: 348 bytes, or 540 for NIfTI-2.
-    let mut head = read_exactly_lenient(file, &mut src, 540)?;
+    let head = read_exactly_lenient(file, &mut src, 540)?;
     let header = NiftiHeader::parse(&head).map_err(|e| match e {
         ParseError::NotNifti(reason) => VolumeError::NotNifti {
             file: file.into(),
@@ -189,7 +206,7 @@ fn read_from<R: Read, S: Read>(
             reason,
         },
     })?;
-    head.truncate(head.len().min(header.size()));
+    // `head` may hold bytes past the header (extension flag, extensions, voxels).
     let bad = |reason: String| VolumeError::BadHeader {
         file: file.into(),
         reason,
@@ -237,17 +254,23 @@ fn read_from<R: Read, S: Read>(
             }
             // A single file with vox_offset 0 is common in the wild: data follows the header.
             let offset = (vox_offset as usize).max(header.size() + 4);
-            let skip = offset - head.len();
-            read_exactly(file, &mut src, skip, "header extensions")?;
-            let raw = read_exactly(file, &mut src, n_bytes, "voxel data")?;
-            check_no_extra(file, &mut src, &header, dims, dtype)?;
+            let mut raw = Vec::new();
+            if offset >= head.len() {
+                read_exactly(file, &mut src, offset - head.len(), "header extensions")?;
+            } else {
+                raw.extend_from_slice(&head[offset..(offset + n_bytes).min(head.len())]);
+            }
+            let rest = read_exactly_after(file, &mut src, n_bytes, raw.len(), "voxel data")?;
+            raw.extend_from_slice(&rest);
+            let seen_extra = head.len().saturating_sub(offset + n_bytes);
+            check_no_extra(file, &mut src, seen_extra, &header, dims, dtype)?;
             raw
         }
         Some((img_path, mut img)) => {
             let offset = header.vox_offset.max(0.0) as usize;
             read_exactly(img_path, &mut img, offset, "bytes before the voxel data")?;
             let raw = read_exactly(img_path, &mut img, n_bytes, "voxel data")?;
-            check_no_extra(img_path, &mut img, &header, dims, dtype)?;
+            check_no_extra(img_path, &mut img, 0, &header, dims, dtype)?;
             raw
         }
     };
@@ -372,6 +395,7 @@ fn check_affine(a: &[[f64; 4]; 4]) -> Result<(), String> {
 fn check_no_extra<R: Read>(
     file: &Path,
     src: &mut Source<R>,
+    seen_extra: usize,
     h: &NiftiHeader,
     dims: [usize; 3],
     dtype: DataType,
@@ -380,9 +404,9 @@ fn check_no_extra<R: Read>(
         return Ok(()); // first volume of a 4D file: the rest is expected
     }
     let slice = dims[0] * dims[1] * dtype.size();
-    let mut probe = vec![0u8; slice.max(1)];
+    let mut probe = vec![0u8; slice.saturating_sub(seen_extra)];
     let got = read_up_to(&mut src.reader, &mut probe).map_err(|e| stream_error(file, src.gzip, e))?;
-    if got >= slice {
+    if seen_extra + got >= slice {
         return Err(VolumeError::BadHeader {
             file: file.into(),
             reason: format!(

@@ -50,8 +50,8 @@ pub fn run(a: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         scl_inter: h.scl_inter,
         orientation: vol.orientation(),
         affine_source: match vol.affine_source {
-            AffineSource::Sform => format!("sform (code {})", h.sform_code),
-            AffineSource::Qform => format!("qform (code {})", h.qform_code),
+            AffineSource::Sform => format!("sform, code {}", h.sform_code),
+            AffineSource::Qform => format!("qform, code {}", h.qform_code),
             AffineSource::Pixdim => "pixdim (no sform or qform set)".into(),
         },
         affine: vol.affine,
