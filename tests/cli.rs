@@ -27,12 +27,27 @@ fn usage_errors_follow_clap() {
 fn inspect_shows_the_header() {
     let p = nifti_fixture("lps_i16_be.nii");
     let out = cli(&["inspect", p.to_str().unwrap()]).unwrap();
-    for want in ["dimensions   4 x 6 x 5", "big-endian", "int16", "orientation  LPS (affine from qform, code 1)", "voxel size   0.9000 x 1.1000 x 1.3000 mm"] {
+    for want in [
+        "dimensions   4 x 6 x 5",
+        "big-endian",
+        "int16",
+        "orientation  LPS (affine from qform, code 1)",
+        "voxel size   0.9000 x 1.1000 x 1.3000 mm",
+    ] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
-    let out = cli(&["inspect", nifti_fixture("fourd_u8.nii.gz").to_str().unwrap()]).unwrap();
+    let out = cli(&[
+        "inspect",
+        nifti_fixture("fourd_u8.nii.gz").to_str().unwrap(),
+    ])
+    .unwrap();
     assert!(out.contains("3 x 4 x 5 x 2 (2 volumes"), "{out}");
-    let json = cli(&["inspect", "--json", nifti_fixture("nifti2_f32.nii.gz").to_str().unwrap()]).unwrap();
+    let json = cli(&[
+        "inspect",
+        "--json",
+        nifti_fixture("nifti2_f32.nii.gz").to_str().unwrap(),
+    ])
+    .unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["orientation"], "LPS");
     assert!(v["format"].as_str().unwrap().starts_with("NIfTI-2"));
@@ -42,16 +57,27 @@ fn inspect_shows_the_header() {
 fn inspect_reports_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("notes.nii");
-    std::fs::write(&bad, "this is not a scan, just some text that is long enough").unwrap();
+    std::fs::write(
+        &bad,
+        "this is not a scan, just some text that is long enough",
+    )
+    .unwrap();
     let err = cli(&["inspect", bad.to_str().unwrap()]).unwrap_err();
-    assert!(err.contains("notes.nii") && err.contains("not a NIfTI"), "{err}");
+    assert!(
+        err.contains("notes.nii") && err.contains("not a NIfTI"),
+        "{err}"
+    );
 }
 
 /// A small mask volume written as `dir/name`.
 fn write_mask(dir: &Path, name: &str, vol: &Volume) {
     std::fs::create_dir_all(dir).unwrap();
     let gz = name.ends_with(".gz");
-    std::fs::write(dir.join(name), encode_nifti(vol, DataType::Uint8, gz).unwrap()).unwrap();
+    std::fs::write(
+        dir.join(name),
+        encode_nifti(vol, DataType::Uint8, gz).unwrap(),
+    )
+    .unwrap();
 }
 
 fn blob(base: &Volume, lo: usize) -> Volume {
@@ -60,7 +86,8 @@ fn blob(base: &Volume, lo: usize) -> Volume {
         (0..base.len())
             .map(|f| {
                 let (i, j, k) = (f / (nj * nk), (f / nk) % nj, f % nk);
-                (i >= lo && i < lo + 2 && j >= 1 && j < 4 && k >= 1 && k < 3) as u8 as f32
+                ((lo..lo + 2).contains(&i) && (1..4).contains(&j) && (1..3).contains(&k)) as u8
+                    as f32
             })
             .collect(),
     )
@@ -79,16 +106,31 @@ fn eval_checks_cases_grids_labels_and_never_overwrites() {
 
     // a prediction for a subset is fine; a case of --cases without a prediction is not
     let out = cli(&["eval", "--pred", p, "--gt", g]).unwrap();
-    assert!(out.contains("a.nii") && out.contains("mean (1 cases)"), "{out}");
+    assert!(
+        out.contains("a.nii") && out.contains("mean (1 cases)"),
+        "{out}"
+    );
     let list = d.join("cases.list");
     std::fs::write(&list, "a\nb\n").unwrap();
-    let err = cli(&["eval", "--pred", p, "--gt", g, "--cases", list.to_str().unwrap()]).unwrap_err();
+    let err = cli(&[
+        "eval",
+        "--pred",
+        p,
+        "--gt",
+        g,
+        "--cases",
+        list.to_str().unwrap(),
+    ])
+    .unwrap_err();
     assert!(err.contains("no prediction") && err.contains('b'), "{err}");
 
     // a prediction without ground truth
     write_mask(&pred, "c.nii.gz", &blob(&base, 1));
     let err = cli(&["eval", "--pred", p, "--gt", g]).unwrap_err();
-    assert!(err.contains("no ground truth") && err.contains('c'), "{err}");
+    assert!(
+        err.contains("no ground truth") && err.contains('c'),
+        "{err}"
+    );
     std::fs::remove_file(pred.join("c.nii.gz")).unwrap();
 
     // the same case twice
@@ -107,7 +149,11 @@ fn eval_checks_cases_grids_labels_and_never_overwrites() {
     // same size, shifted in space
     let mut moved_affine = base.affine;
     moved_affine[0][3] += 10.0;
-    write_mask(&d.join("tmp"), "b.nii.gz", &Volume::new(blob(&base, 1).data, base.dims, moved_affine));
+    write_mask(
+        &d.join("tmp"),
+        "b.nii.gz",
+        &Volume::new(blob(&base, 1).data, base.dims, moved_affine),
+    );
     std::fs::rename(d.join("tmp/b.nii.gz"), gt.join("b.nii.gz")).unwrap();
     let err = cli(&["eval", "--pred", p, "--gt", g]).unwrap_err();
     assert!(err.contains("different affines"), "{err}");
@@ -127,24 +173,66 @@ fn eval_checks_cases_grids_labels_and_never_overwrites() {
     // an existing CSV is kept unless --overwrite
     let csv = d.join("out.csv");
     std::fs::write(&csv, "mine").unwrap();
-    let err = cli(&["eval", "--pred", p, "--gt", g, "--label", "1", "--csv", csv.to_str().unwrap()]).unwrap_err();
+    let err = cli(&[
+        "eval",
+        "--pred",
+        p,
+        "--gt",
+        g,
+        "--label",
+        "1",
+        "--csv",
+        csv.to_str().unwrap(),
+    ])
+    .unwrap_err();
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), "mine");
-    cli(&["eval", "--pred", p, "--gt", g, "--label", "1", "--csv", csv.to_str().unwrap(), "--overwrite"]).unwrap();
-    assert!(std::fs::read_to_string(&csv).unwrap().starts_with("case,dice"));
+    cli(&[
+        "eval",
+        "--pred",
+        p,
+        "--gt",
+        g,
+        "--label",
+        "1",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--overwrite",
+    ])
+    .unwrap();
+    assert!(std::fs::read_to_string(&csv)
+        .unwrap()
+        .starts_with("case,dice"));
 
     // an empty prediction is flagged and scores 0, as in the literature
     let empty = base.with_data(vec![0.0; base.len()]);
     std::fs::remove_file(pred.join("b.nii.gz")).unwrap();
     write_mask(&pred, "b.nii.gz", &empty);
     let out = cli(&["eval", "--pred", p, "--gt", g]).unwrap();
-    assert!(out.contains("empty prediction: all 0") && out.contains("1 case(s) had an empty mask"), "{out}");
+    assert!(
+        out.contains("empty prediction: all 0") && out.contains("1 case(s) had an empty mask"),
+        "{out}"
+    );
 
     // not a folder / no scans
-    let err = cli(&["eval", "--pred", d.join("nope").to_str().unwrap(), "--gt", g]).unwrap_err();
+    let err = cli(&[
+        "eval",
+        "--pred",
+        d.join("nope").to_str().unwrap(),
+        "--gt",
+        g,
+    ])
+    .unwrap_err();
     assert!(err.contains("not a folder"), "{err}");
     std::fs::create_dir_all(d.join("empty")).unwrap();
-    let err = cli(&["eval", "--pred", d.join("empty").to_str().unwrap(), "--gt", g]).unwrap_err();
+    let err = cli(&[
+        "eval",
+        "--pred",
+        d.join("empty").to_str().unwrap(),
+        "--gt",
+        g,
+    ])
+    .unwrap_err();
     assert!(err.contains("no .nii"), "{err}");
 }
 

@@ -26,9 +26,7 @@ pub fn json(name: &str) -> serde_json::Value {
 pub fn la2018() -> PathBuf {
     let p = std::env::var_os("SEMISEG_LA2018")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/la2018")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/la2018"));
     assert!(
         p.join("dataset.json").exists(),
         "the LA2018 data is not at {}; set SEMISEG_LA2018 to its folder",

@@ -32,21 +32,47 @@ fn cases() -> Vec<Case> {
 
 fn close(name: &str, got: f64, want: &serde_json::Value, tol: f64) {
     let want = want.as_f64().unwrap();
-    assert!((got - want).abs() <= tol * (1.0 + want.abs()), "{name}: {got} vs medpy {want}");
+    assert!(
+        (got - want).abs() <= tol * (1.0 + want.abs()),
+        "{name}: {got} vs medpy {want}"
+    );
 }
 
 #[test]
 fn metrics_match_medpy() {
     let cs = cases();
     assert!(cs.len() >= 6);
-    assert!(cs.iter().any(|c| c.spacing != [1.0; 3]), "no anisotropic case");
+    assert!(
+        cs.iter().any(|c| c.spacing != [1.0; 3]),
+        "no anisotropic case"
+    );
     for (i, c) in cs.iter().enumerate() {
         let n = |m: &str| format!("case {i} {m}");
         close(&n("dice"), dice(&c.pred, &c.gt), &c.v["dice"], 1e-12);
-        close(&n("jaccard"), jaccard(&c.pred, &c.gt), &c.v["jaccard"], 1e-12);
-        close(&n("hd95"), hd95(&c.pred, &c.gt, c.dims, c.spacing).unwrap(), &c.v["hd95"], 1e-9);
-        close(&n("asd"), asd(&c.pred, &c.gt, c.dims, c.spacing).unwrap(), &c.v["asd"], 1e-9);
-        close(&n("assd"), assd(&c.pred, &c.gt, c.dims, c.spacing).unwrap(), &c.v["assd"], 1e-9);
+        close(
+            &n("jaccard"),
+            jaccard(&c.pred, &c.gt),
+            &c.v["jaccard"],
+            1e-12,
+        );
+        close(
+            &n("hd95"),
+            hd95(&c.pred, &c.gt, c.dims, c.spacing).unwrap(),
+            &c.v["hd95"],
+            1e-9,
+        );
+        close(
+            &n("asd"),
+            asd(&c.pred, &c.gt, c.dims, c.spacing).unwrap(),
+            &c.v["asd"],
+            1e-9,
+        );
+        close(
+            &n("assd"),
+            assd(&c.pred, &c.gt, c.dims, c.spacing).unwrap(),
+            &c.v["assd"],
+            1e-9,
+        );
         close(
             &n("hd95_monai"),
             hd95_monai(&c.pred, &c.gt, c.dims, c.spacing).unwrap(),

@@ -2,8 +2,8 @@
 //! expected.json), every bad-input path, and bit-for-bit round trips.
 
 use semiseg::volume::{
-    encode_nifti, read_nifti, read_nifti_bytes, write_nifti, DataType, ReadOptions,
-    Reorientation, Volume, VolumeError,
+    encode_nifti, read_nifti, read_nifti_bytes, write_nifti, DataType, ReadOptions, Reorientation,
+    Volume, VolumeError,
 };
 use semiseg_integration::{json, nifti_fixture};
 
@@ -14,19 +14,25 @@ fn expected() -> serde_json::Map<String, serde_json::Value> {
 fn check_against_nibabel(name: &str, vol: &Volume, e: &serde_json::Value) {
     let dims: Vec<usize> = serde_json::from_value(e["dims"].clone()).unwrap();
     assert_eq!(vol.dims.to_vec(), dims, "{name}: dims");
-    assert_eq!(vol.source_dtype.name(), e["dtype"].as_str().unwrap(), "{name}: dtype");
+    assert_eq!(
+        vol.source_dtype.name(),
+        e["dtype"].as_str().unwrap(),
+        "{name}: dtype"
+    );
     let aff: Vec<Vec<f64>> = serde_json::from_value(e["affine"].clone()).unwrap();
-    for i in 0..4 {
-        for j in 0..4 {
+    for (i, (ours, theirs)) in vol.affine.iter().zip(&aff).enumerate() {
+        for (j, (a, b)) in ours.iter().zip(theirs).enumerate() {
             assert!(
-                (vol.affine[i][j] - aff[i][j]).abs() < 1e-5,
-                "{name}: affine[{i}][{j}] = {} but nibabel says {}",
-                vol.affine[i][j],
-                aff[i][j]
+                (a - b).abs() < 1e-5,
+                "{name}: affine[{i}][{j}] = {a} but nibabel says {b}"
             );
         }
     }
-    assert_eq!(vol.orientation(), e["orientation"].as_str().unwrap(), "{name}");
+    assert_eq!(
+        vol.orientation(),
+        e["orientation"].as_str().unwrap(),
+        "{name}"
+    );
     let data: Vec<f64> = serde_json::from_value(e["data"].clone()).unwrap();
     assert_eq!(data.len(), vol.data.len());
     for (f, (&a, &b)) in vol.data.iter().zip(&data).enumerate() {
@@ -45,7 +51,11 @@ fn every_fixture_reads_like_nibabel_from_path_and_from_bytes() {
         let vol = read_nifti(nifti_fixture(name), &opts).unwrap_or_else(|err| panic!("{err}"));
         check_against_nibabel(name, &vol, e);
         let version = e["version"].as_u64().unwrap();
-        assert_eq!(vol.header.size(), if version == 1 { 348 } else { 540 }, "{name}");
+        assert_eq!(
+            vol.header.size(),
+            if version == 1 { 348 } else { 540 },
+            "{name}"
+        );
         if !name.ends_with(".hdr") {
             let bytes = std::fs::read(nifti_fixture(name)).unwrap();
             let from_bytes = read_nifti_bytes(name, &bytes, &opts).unwrap();
@@ -54,8 +64,13 @@ fn every_fixture_reads_like_nibabel_from_path_and_from_bytes() {
     }
     // the fixtures cover every dtype, both byte orders, both versions, gz, and .hdr/.img
     let names: Vec<&String> = exp.keys().collect();
-    for want in ["_be", "nifti2", ".gz", ".hdr", "i8", "u16", "i32", "u32", "f64", "f32", "u8"] {
-        assert!(names.iter().any(|n| n.contains(want)), "no fixture for {want}");
+    for want in [
+        "_be", "nifti2", ".gz", ".hdr", "i8", "u16", "i32", "u32", "f64", "f32", "u8",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(want)),
+            "no fixture for {want}"
+        );
     }
 }
 
@@ -71,7 +86,10 @@ fn hdr_img_pair_opens_from_either_file() {
 fn four_d_is_an_error_unless_the_first_volume_is_asked_for() {
     let err = read_nifti(nifti_fixture("fourd_u8.nii.gz"), &Default::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("fourd_u8.nii.gz") && msg.contains("4D") && msg.contains("2 volumes"), "{msg}");
+    assert!(
+        msg.contains("fourd_u8.nii.gz") && msg.contains("4D") && msg.contains("2 volumes"),
+        "{msg}"
+    );
     assert!(msg.contains("--first-volume"), "{msg}");
 }
 
@@ -90,25 +108,52 @@ fn written_scans_round_trip_bit_for_bit() {
             assert_eq!(back.dims, vol.dims, "{name}");
             assert_eq!(back.affine, vol.affine, "{name}: affine changed");
             assert_eq!(back.affine_source, vol.affine_source, "{name}");
-            let same_bits = back.data.iter().zip(&vol.data).all(|(a, b)| a.to_bits() == b.to_bits());
+            let same_bits = back
+                .data
+                .iter()
+                .zip(&vol.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same_bits, "{name}: voxels changed");
             let (h, h0) = (&back.header, &vol.header);
             assert_eq!(
-                (h.version, h.qform_code, h.sform_code, h.quatern, h.qoffset, h.srow, h.pixdim[..4].to_vec()),
-                (h0.version, h0.qform_code, h0.sform_code, h0.quatern, h0.qoffset, h0.srow, h0.pixdim[..4].to_vec()),
+                (
+                    h.version,
+                    h.qform_code,
+                    h.sform_code,
+                    h.quatern,
+                    h.qoffset,
+                    h.srow,
+                    h.pixdim[..4].to_vec()
+                ),
+                (
+                    h0.version,
+                    h0.qform_code,
+                    h0.sform_code,
+                    h0.quatern,
+                    h0.qoffset,
+                    h0.srow,
+                    h0.pixdim[..4].to_vec()
+                ),
                 "{name}: header geometry changed"
             );
         }
         // and in the source's own integer type when the values allow it
-        if vol.source_dtype.is_integer() && vol.header.scl_slope == 0.0 || vol.header.scl_slope == 1.0 {
+        if vol.source_dtype.is_integer() && vol.header.scl_slope == 0.0
+            || vol.header.scl_slope == 1.0
+        {
             let bytes = encode_nifti(&vol, vol.source_dtype, false).unwrap();
             let back = read_nifti_bytes("back.nii", &bytes, &Default::default()).unwrap();
             assert_eq!(back.data, vol.data, "{name}");
             assert_eq!(back.source_dtype, vol.source_dtype);
         }
-        let out = dir.path().join(format!("{}.nii.gz", name.replace('.', "_")));
+        let out = dir
+            .path()
+            .join(format!("{}.nii.gz", name.replace('.', "_")));
         write_nifti(&out, &vol, DataType::Float32).unwrap();
-        assert_eq!(read_nifti(&out, &Default::default()).unwrap().data, vol.data);
+        assert_eq!(
+            read_nifti(&out, &Default::default()).unwrap().data,
+            vol.data
+        );
     }
 }
 
@@ -118,18 +163,32 @@ fn writing_never_overwrites_and_checks_integer_values() {
     let vol = read_nifti(nifti_fixture("ras_f32.nii"), &Default::default()).unwrap();
     let out = dir.path().join("mask.nii.gz");
     std::fs::write(&out, b"precious").unwrap();
-    let err = write_nifti(&out, &vol, DataType::Float32).unwrap_err().to_string();
-    assert!(err.contains("already exists") && err.contains("mask.nii.gz"), "{err}");
+    let err = write_nifti(&out, &vol, DataType::Float32)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("already exists") && err.contains("mask.nii.gz"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
-    let err = encode_nifti(&vol, DataType::Uint8, false).unwrap_err().to_string();
+    let err = encode_nifti(&vol, DataType::Uint8, false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cannot be stored as uint8"), "{err}");
-    let err = write_nifti(dir.path().join("x.png"), &vol, DataType::Float32).unwrap_err().to_string();
+    let err = write_nifti(dir.path().join("x.png"), &vol, DataType::Float32)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(".nii"), "{err}");
 }
 
 #[test]
 fn a_mask_for_an_oblique_lps_scan_goes_back_onto_its_grid() {
-    for name in ["lps_i16_be.nii", "oblique_f64.nii", "lsa_u16.nii.gz", "las_u8_scaled.nii.gz"] {
+    for name in [
+        "lps_i16_be.nii",
+        "oblique_f64.nii",
+        "lsa_u16.nii.gz",
+        "las_u8_scaled.nii.gz",
+    ] {
         let scan = read_nifti(nifti_fixture(name), &Default::default()).unwrap();
         let (canon, back) = Reorientation::to_canonical(&scan);
         assert_eq!(canon.orientation(), "RAS");
@@ -137,15 +196,34 @@ fn a_mask_for_an_oblique_lps_scan_goes_back_onto_its_grid() {
         let mut sorted = canon.data.clone();
         sorted.sort_by(f32::total_cmp);
         let median = sorted[sorted.len() / 2];
-        let mask: Vec<f32> = canon.data.iter().map(|&v| (v > median) as u8 as f32).collect();
+        let mask: Vec<f32> = canon
+            .data
+            .iter()
+            .map(|&v| (v > median) as u8 as f32)
+            .collect();
         let out = back.undo(&mask).unwrap();
         assert_eq!((out.dims, out.affine), (scan.dims, scan.affine));
-        let expected: Vec<f32> = scan.data.iter().map(|&v| (v > median) as u8 as f32).collect();
+        let expected: Vec<f32> = scan
+            .data
+            .iter()
+            .map(|&v| (v > median) as u8 as f32)
+            .collect();
         assert_eq!(out.data, expected, "{name}: mask not aligned with its scan");
         // written as uint8 and read back: same grid, same header geometry
         let bytes = encode_nifti(&out, DataType::Uint8, true).unwrap();
+        // kept for tests/fixtures/check_written.py (nibabel must see the same grid and mask)
+        let keep = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("written");
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::write(
+            keep.join(format!("mask_{name}.gz").replace(".nii.gz.gz", ".nii.gz")),
+            &bytes,
+        )
+        .unwrap();
         let again = read_nifti_bytes("mask.nii.gz", &bytes, &Default::default()).unwrap();
-        assert_eq!((again.dims, again.affine, again.orientation()), (scan.dims, scan.affine, scan.orientation()));
+        assert_eq!(
+            (again.dims, again.affine, again.orientation()),
+            (scan.dims, scan.affine, scan.orientation())
+        );
         assert_eq!(again.data, expected);
     }
 }
@@ -156,7 +234,10 @@ fn read_err(name: &str, bytes: &[u8]) -> VolumeError {
     match read_nifti_bytes(name, bytes, &Default::default()) {
         Ok(_) => panic!("{name}: expected an error"),
         Err(e) => {
-            assert!(e.to_string().contains(name), "message does not name the file: {e}");
+            assert!(
+                e.to_string().contains(name),
+                "message does not name the file: {e}"
+            );
             e
         }
     }
@@ -175,11 +256,17 @@ fn truncated_files_are_reported() {
     let full = ras_bytes();
     for cut in [0, 3, 200, 350, full.len() - 1] {
         let e = read_err("cut.nii", &full[..cut]);
-        assert!(matches!(e, VolumeError::Truncated { .. }), "cut at {cut}: {e}");
+        assert!(
+            matches!(e, VolumeError::Truncated { .. }),
+            "cut at {cut}: {e}"
+        );
     }
     let gz = std::fs::read(nifti_fixture("nifti2_f32.nii.gz")).unwrap();
     let e = read_err("cut.nii.gz", &gz[..gz.len() / 2]);
-    assert!(matches!(e, VolumeError::Truncated { .. } | VolumeError::Gzip { .. }), "{e}");
+    assert!(
+        matches!(e, VolumeError::Truncated { .. } | VolumeError::Gzip { .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -187,7 +274,10 @@ fn wrong_magic_and_non_nifti_files_are_reported() {
     let mut b = ras_bytes();
     b[344..348].copy_from_slice(b"abcd");
     let e = read_err("magic.nii", &b);
-    assert!(matches!(e, VolumeError::NotNifti { .. }) && e.to_string().contains("magic"), "{e}");
+    assert!(
+        matches!(e, VolumeError::NotNifti { .. }) && e.to_string().contains("magic"),
+        "{e}"
+    );
     let e = read_err("photo.png", b"\x89PNG\r\n\x1a\n0000000000000000000000000");
     assert!(matches!(e, VolumeError::NotNifti { .. }), "{e}");
     let e = read_err("empty.nii", b"");
@@ -199,7 +289,10 @@ fn gzip_garbage_is_reported() {
     let mut junk = vec![0x1f, 0x8b, 0x08, 0x00];
     junk.extend((0..600u32).map(|i| (i * 7919 % 251) as u8));
     let e = read_err("junk.nii.gz", &junk);
-    assert!(matches!(e, VolumeError::Gzip { .. } | VolumeError::Truncated { .. }), "{e}");
+    assert!(
+        matches!(e, VolumeError::Gzip { .. } | VolumeError::Truncated { .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -207,17 +300,29 @@ fn dimensions_that_do_not_match_the_data_are_reported() {
     // ras_f32 is 5x4x3: claim 5x4x4 (too little data) and 5x4x1 (too much)
     let mut b = ras_bytes();
     set_i16(&mut b, 46, 4);
-    assert!(matches!(read_err("short.nii", &b), VolumeError::Truncated { .. }));
+    assert!(matches!(
+        read_err("short.nii", &b),
+        VolumeError::Truncated { .. }
+    ));
     let mut b = ras_bytes();
     set_i16(&mut b, 46, 1);
     let e = read_err("long.nii", &b);
-    assert!(matches!(e, VolumeError::BadHeader { .. }) && e.to_string().contains("dim"), "{e}");
+    assert!(
+        matches!(e, VolumeError::BadHeader { .. }) && e.to_string().contains("dim"),
+        "{e}"
+    );
     let mut b = ras_bytes();
     set_i16(&mut b, 42, 0);
-    assert!(matches!(read_err("zero.nii", &b), VolumeError::BadHeader { .. }));
+    assert!(matches!(
+        read_err("zero.nii", &b),
+        VolumeError::BadHeader { .. }
+    ));
     let mut b = ras_bytes();
     set_i16(&mut b, 40, 0);
-    assert!(matches!(read_err("ndim.nii", &b), VolumeError::BadHeader { .. }));
+    assert!(matches!(
+        read_err("ndim.nii", &b),
+        VolumeError::BadHeader { .. }
+    ));
 }
 
 #[test]
@@ -227,9 +332,15 @@ fn absurd_sizes_are_refused_before_allocating() {
         set_i16(&mut b, at, 30000); // 2.7e13 voxels
     }
     let e = read_err("huge.nii", &b);
-    assert!(matches!(e, VolumeError::Unsupported { .. }) && e.to_string().contains("GiB"), "{e}");
+    assert!(
+        matches!(e, VolumeError::Unsupported { .. }) && e.to_string().contains("GiB"),
+        "{e}"
+    );
     // a limit can be set lower, e.g. for a browser tab
-    let small = ReadOptions { max_voxels: 10, ..Default::default() };
+    let small = ReadOptions {
+        max_voxels: 10,
+        ..Default::default()
+    };
     assert!(read_nifti_bytes("ras.nii", &ras_bytes(), &small).is_err());
 }
 
@@ -270,6 +381,8 @@ fn missing_files_and_half_pairs_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let hdr = dir.path().join("lonely.hdr");
     std::fs::copy(nifti_fixture("pair_i16.hdr"), &hdr).unwrap();
-    let e = read_nifti(&hdr, &Default::default()).unwrap_err().to_string();
+    let e = read_nifti(&hdr, &Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("lonely.img"), "{e}");
 }

@@ -102,11 +102,10 @@ impl Dataset {
                 path: json_path.clone(),
                 source,
             })?;
-            let json: DatasetJson =
-                serde_json::from_str(&text).map_err(|e| DataError::Json {
-                    path: json_path.clone(),
-                    reason: e.to_string(),
-                })?;
+            let json: DatasetJson = serde_json::from_str(&text).map_err(|e| DataError::Json {
+                path: json_path.clone(),
+                reason: e.to_string(),
+            })?;
             if let Some(n) = json.name {
                 name = n;
             }

@@ -113,7 +113,11 @@ impl Split {
             }
         }
         let lab: BTreeSet<&String> = labeled.iter().collect();
-        let unlabeled = train.iter().filter(|id| !lab.contains(id)).cloned().collect();
+        let unlabeled = train
+            .iter()
+            .filter(|id| !lab.contains(id))
+            .cloned()
+            .collect();
         Ok(Split {
             labeled,
             unlabeled,

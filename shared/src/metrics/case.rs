@@ -28,11 +28,19 @@ pub struct CaseMetrics {
     pub empty: Option<EmptyCase>,
 }
 
+/// A surface distance metric: `(pred, gt, dims, spacing) -> value` (None for an empty mask).
+type DistanceFn = fn(&[bool], &[bool], [usize; 3], [f64; 3]) -> Option<f64>;
+
 /// Metrics of one predicted mask against its ground truth.
 ///
 /// Empty masks follow the literature: if either mask is empty, all metrics are 0 and `empty` says
 /// which (a Dice of 0 for a missed structure; note the distances are 0 too, not infinite).
-pub fn evaluate_case(pred: &[bool], gt: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> CaseMetrics {
+pub fn evaluate_case(
+    pred: &[bool],
+    gt: &[bool],
+    dims: [usize; 3],
+    spacing: [f64; 3],
+) -> CaseMetrics {
     let p = pred.iter().any(|&v| v);
     let g = gt.iter().any(|&v| v);
     let empty = match (p, g) {
@@ -52,9 +60,7 @@ pub fn evaluate_case(pred: &[bool], gt: &[bool], dims: [usize; 3], spacing: [f64
             empty,
         };
     }
-    let dist = |f: fn(&[bool], &[bool], [usize; 3], [f64; 3]) -> Option<f64>| {
-        f(pred, gt, dims, spacing).expect("both masks are non-empty")
-    };
+    let dist = |f: DistanceFn| f(pred, gt, dims, spacing).expect("both masks are non-empty");
     CaseMetrics {
         dice: dice(pred, gt),
         jaccard: jaccard(pred, gt),

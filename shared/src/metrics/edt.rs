@@ -5,7 +5,11 @@
 /// Squared distance from every voxel to the nearest voxel where `sites` is true, in the units of
 /// `spacing`. With no site at all every distance is `f64::INFINITY`.
 pub fn sq_edt(sites: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Vec<f64> {
-    assert_eq!(sites.len(), dims.iter().product::<usize>(), "mask/dims mismatch");
+    assert_eq!(
+        sites.len(),
+        dims.iter().product::<usize>(),
+        "mask/dims mismatch"
+    );
     let mut d: Vec<f64> = sites
         .iter()
         .map(|&s| if s { 0.0 } else { f64::INFINITY })
@@ -21,11 +25,10 @@ pub fn sq_edt(sites: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Vec<f64> {
             return d;
         }
         let stride = strides[axis];
-        // every line along `axis` starts at an index whose `axis` coordinate is 0
-        for start in 0..d.len() {
-            if (start / stride) % n != 0 {
-                continue;
-            }
+        // the lines along `axis` start at the indices whose `axis` coordinate is 0
+        let starts = (0..d.len() / (n * stride))
+            .flat_map(|outer| (0..stride).map(move |inner| outer * n * stride + inner));
+        for start in starts {
             for q in 0..n {
                 line[q] = d[start + q * stride];
             }
@@ -119,7 +122,13 @@ mod tests {
 
     /// Brute force: min over sites of the squared spaced distance.
     fn brute(sites: &[bool], dims: [usize; 3], sp: [f64; 3]) -> Vec<f64> {
-        let idx = |f: usize| [f / (dims[1] * dims[2]), (f / dims[2]) % dims[1], f % dims[2]];
+        let idx = |f: usize| {
+            [
+                f / (dims[1] * dims[2]),
+                (f / dims[2]) % dims[1],
+                f % dims[2],
+            ]
+        };
         (0..sites.len())
             .map(|a| {
                 let pa = idx(a);

@@ -2,11 +2,9 @@
 
 fn counts(pred: &[bool], gt: &[bool]) -> (usize, usize, usize) {
     assert_eq!(pred.len(), gt.len(), "masks of different sizes");
-    pred.iter()
-        .zip(gt)
-        .fold((0, 0, 0), |(i, p, g), (&a, &b)| {
-            (i + (a && b) as usize, p + a as usize, g + b as usize)
-        })
+    pred.iter().zip(gt).fold((0, 0, 0), |(i, p, g), (&a, &b)| {
+        (i + (a && b) as usize, p + a as usize, g + b as usize)
+    })
 }
 
 /// Dice `2|A∩B| / (|A| + |B|)`; 0 when both masks are empty (medpy).

@@ -6,7 +6,11 @@ use super::edt::edt;
 /// what lies beyond the array: medpy erodes with `border_value=0` (true), skimage's
 /// `find_boundaries` reflects the edge (false).
 fn boundary(mask: &[bool], dims: [usize; 3], outside_is_background: bool) -> Vec<bool> {
-    assert_eq!(mask.len(), dims.iter().product::<usize>(), "mask/dims mismatch");
+    assert_eq!(
+        mask.len(),
+        dims.iter().product::<usize>(),
+        "mask/dims mismatch"
+    );
     let [ni, nj, nk] = dims;
     let mut out = vec![false; mask.len()];
     for i in 0..ni {
@@ -79,7 +83,10 @@ mod tests {
             })
             .collect();
         assert_eq!(surface(&mask, dims).iter().filter(|&&s| s).count(), 26);
-        assert_eq!(inner_boundary(&mask, dims).iter().filter(|&&s| s).count(), 26);
+        assert_eq!(
+            inner_boundary(&mask, dims).iter().filter(|&&s| s).count(),
+            26
+        );
         // a full grid: every voxel on the array edge is medpy surface, none is an inner boundary
         let full = vec![true; 27];
         assert_eq!(surface(&full, [3, 3, 3]).iter().filter(|&&s| s).count(), 26);

@@ -77,7 +77,9 @@ struct Fields<'a> {
 macro_rules! field {
     ($name:ident, $t:ty) => {
         fn $name(&self, at: usize) -> $t {
-            let arr = self.b[at..at + std::mem::size_of::<$t>()].try_into().unwrap();
+            let arr = self.b[at..at + std::mem::size_of::<$t>()]
+                .try_into()
+                .unwrap();
             match self.endian {
                 Endian::Little => <$t>::from_le_bytes(arr),
                 Endian::Big => <$t>::from_be_bytes(arr),
@@ -264,7 +266,16 @@ impl NiftiHeader {
             version: NiftiVersion::One,
             endian: Endian::Little,
             dim_info: 0,
-            dim: [3, dims[0] as i64, dims[1] as i64, dims[2] as i64, 1, 1, 1, 1],
+            dim: [
+                3,
+                dims[0] as i64,
+                dims[1] as i64,
+                dims[2] as i64,
+                1,
+                1,
+                1,
+                1,
+            ],
             intent_p: [0.0; 3],
             intent_code: 0,
             datatype: datatype.code(),

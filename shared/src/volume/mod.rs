@@ -9,6 +9,7 @@ mod header;
 mod nifti_read;
 mod nifti_write;
 mod orientation;
+#[allow(clippy::module_inception)] // the Volume type, in the folder of everything about volumes
 mod volume;
 
 pub use dtype::DataType;
@@ -31,7 +32,9 @@ pub enum VolumeError {
     },
     #[error("{file}: not a NIfTI file: {reason}")]
     NotNifti { file: PathBuf, reason: String },
-    #[error("{file}: the file is truncated: {reason}; the download or copy was probably cut short")]
+    #[error(
+        "{file}: the file is truncated: {reason}; the download or copy was probably cut short"
+    )]
     Truncated { file: PathBuf, reason: String },
     #[error("{file}: gzip data is corrupt ({reason}); re-export or re-download the scan")]
     Gzip { file: PathBuf, reason: String },

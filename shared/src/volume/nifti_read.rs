@@ -84,11 +84,15 @@ fn pair_paths(path: &Path) -> Result<(PathBuf, PathBuf), VolumeError> {
         (Some(h), Some(i)) => Ok((h, i)),
         (None, _) => Err(VolumeError::NotNifti {
             file: path.into(),
-            reason: format!("no header file {stem}.hdr beside the image; a .hdr/.img pair needs both files"),
+            reason: format!(
+                "no header file {stem}.hdr beside the image; a .hdr/.img pair needs both files"
+            ),
         }),
         (_, None) => Err(VolumeError::NotNifti {
             file: path.into(),
-            reason: format!("no image file {stem}.img beside the header; a .hdr/.img pair needs both files"),
+            reason: format!(
+                "no image file {stem}.img beside the header; a .hdr/.img pair needs both files"
+            ),
         }),
     }
 }
@@ -250,7 +254,9 @@ fn read_from<R: Read, S: Read>(
         None => {
             let vox_offset = header.vox_offset;
             if !(vox_offset.is_finite() && (0.0..=(1u64 << 31) as f64).contains(&vox_offset)) {
-                return Err(bad(format!("vox_offset {vox_offset} is not a valid byte offset")));
+                return Err(bad(format!(
+                    "vox_offset {vox_offset} is not a valid byte offset"
+                )));
             }
             // A single file with vox_offset 0 is common in the wild: data follows the header.
             let offset = (vox_offset as usize).max(header.size() + 4);
@@ -405,7 +411,8 @@ fn check_no_extra<R: Read>(
     }
     let slice = dims[0] * dims[1] * dtype.size();
     let mut probe = vec![0u8; slice.saturating_sub(seen_extra)];
-    let got = read_up_to(&mut src.reader, &mut probe).map_err(|e| stream_error(file, src.gzip, e))?;
+    let got =
+        read_up_to(&mut src.reader, &mut probe).map_err(|e| stream_error(file, src.gzip, e))?;
     if seen_extra + got >= slice {
         return Err(VolumeError::BadHeader {
             file: file.into(),

@@ -48,7 +48,7 @@ pub fn encode_nifti(vol: &Volume, dtype: DataType, gzip: bool) -> Result<Vec<u8>
         NiftiVersion::Two => encode_header2(&h, &mut out),
     }
     out.extend_from_slice(&[0, 0, 0, 0]); // no extensions
-    // C order (i, j, k) -> the file's i-fastest order.
+                                          // C order (i, j, k) -> the file's i-fastest order.
     for k in 0..nz {
         for j in 0..ny {
             for i in 0..nx {
@@ -58,10 +58,12 @@ pub fn encode_nifti(vol: &Volume, dtype: DataType, gzip: bool) -> Result<Vec<u8>
     }
     if gzip {
         let mut enc = GzEncoder::new(Vec::new(), Compression::new(6));
-        enc.write_all(&out).and_then(|_| enc.finish()).map_err(|e| VolumeError::Write {
-            file: name.into(),
-            reason: format!("gzip: {e}"),
-        })
+        enc.write_all(&out)
+            .and_then(|_| enc.finish())
+            .map_err(|e| VolumeError::Write {
+                file: name.into(),
+                reason: format!("gzip: {e}"),
+            })
     } else {
         Ok(out)
     }
@@ -191,7 +193,12 @@ fn encode_header2(h: &NiftiHeader, o: &mut Vec<u8>) {
     fixed(&h.aux_file, 24, o);
     o.extend_from_slice(&h.qform_code.to_le_bytes());
     o.extend_from_slice(&h.sform_code.to_le_bytes());
-    for v in h.quatern.iter().chain(&h.qoffset).chain(h.srow.iter().flatten()) {
+    for v in h
+        .quatern
+        .iter()
+        .chain(&h.qoffset)
+        .chain(h.srow.iter().flatten())
+    {
         o.extend_from_slice(&v.to_le_bytes());
     }
     o.extend_from_slice(&h.slice_code.to_le_bytes());

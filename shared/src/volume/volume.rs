@@ -43,7 +43,11 @@ impl Volume {
     ///
     /// Panics if `data.len()` is not the product of `dims` (a programming error, not user input).
     pub fn new(data: Vec<f32>, dims: [usize; 3], affine: [[f64; 4]; 4]) -> Self {
-        assert_eq!(data.len(), dims.iter().product::<usize>(), "data/dims mismatch");
+        assert_eq!(
+            data.len(),
+            dims.iter().product::<usize>(),
+            "data/dims mismatch"
+        );
         let header = NiftiHeader::for_affine(dims, &affine, DataType::Float32);
         Volume::from_parts(data, dims, header, DataType::Float32)
     }

@@ -7,10 +7,7 @@ use std::io::Write;
 pub fn run(a: &DatasetArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let ds = Dataset::open(&a.dir)?;
     let choice = match a.seed {
-        Some(seed) => LabeledChoice::Seeded {
-            n: a.labeled,
-            seed,
-        },
+        Some(seed) => LabeledChoice::Seeded { n: a.labeled, seed },
         None => LabeledChoice::First(a.labeled),
     };
     let split = Split::from_lists(&ds, choice)?;

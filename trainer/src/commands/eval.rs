@@ -17,7 +17,10 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Some(list) => {
             let ids = read_list(list)?;
             let missing = |m: &BTreeMap<String, PathBuf>| -> Vec<String> {
-                ids.iter().filter(|id| !m.contains_key(*id)).cloned().collect()
+                ids.iter()
+                    .filter(|id| !m.contains_key(*id))
+                    .cloned()
+                    .collect()
             };
             let (mp, mg) = (missing(&preds), missing(&gts));
             if !mp.is_empty() {
@@ -41,7 +44,11 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             ids
         }
         None => {
-            let orphans: Vec<String> = preds.keys().filter(|id| !gts.contains_key(*id)).cloned().collect();
+            let orphans: Vec<String> = preds
+                .keys()
+                .filter(|id| !gts.contains_key(*id))
+                .cloned()
+                .collect();
             if !orphans.is_empty() {
                 bail!(
                     "{} prediction(s) in {} have no ground truth in {} (matched by file name without .nii/.nii.gz): {}",

@@ -39,8 +39,16 @@ pub fn run(a: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         format: format!(
             "NIfTI-{} {}, {}-endian",
             if h.version == NiftiVersion::One { 1 } else { 2 },
-            if h.single_file { "single file" } else { ".hdr/.img pair" },
-            if h.endian == Endian::Little { "little" } else { "big" }
+            if h.single_file {
+                "single file"
+            } else {
+                ".hdr/.img pair"
+            },
+            if h.endian == Endian::Little {
+                "little"
+            } else {
+                "big"
+            }
         ),
         dims: h.dim[1..=nd].to_vec(),
         volumes,

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command (README): formatting, lints, every test on the CPU, and the wasm build of the
+# shared crate. CI runs exactly this (.ci/run). Needs: rustup with the stable toolchain; installs
+# the wasm32 target itself. The real data is expected at ../shared/data/la2018 (or $SEMISEG_LA2018).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "toolchain"
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings (trainer with cuda and wgpu: CUDA code must compile without CUDA)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (CPU)"
+log=$(mktemp)
+cargo test --workspace 2>&1 | tee "$log"
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
+rm -f "$log"
+
+step "wasm32 build of the shared crate and the web crate"
+cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
+
+step "done"
+echo "tests: ${passed} passed, ${failed} failed"
