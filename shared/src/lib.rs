@@ -13,5 +13,6 @@
 
 pub mod data;
 pub mod metrics;
+pub mod nets;
 pub mod simcvd;
 pub mod volume;
