@@ -12,7 +12,9 @@
 //! - [`data`]: MSD-style datasets and the literature's labeled/unlabeled splits (B1).
 
 pub mod data;
+pub mod infer;
 pub mod metrics;
 pub mod nets;
 pub mod simcvd;
+pub mod train;
 pub mod volume;

@@ -1,8 +1,10 @@
 //! Datasets: MSD / nnU-Net style folders and the literature's labeled/unlabeled splits (spec B1).
 
+mod augment;
 mod msd;
 mod split;
 
+pub use augment::{random_crop, random_rot_flip, Grid};
 pub use msd::{case_id, scans_in, Case, Dataset};
 pub use split::{read_list, LabeledChoice, Split};
 
