@@ -1,5 +1,6 @@
 //! The command-line grammar (clap derive). Each command's `--help` explains it with an example.
 
+use crate::backend::BackendKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -36,6 +37,186 @@ pub enum Command {
                       cases are the first N of train.list, as in UA-MT, DTC and SimCVD, or a seeded draw with --seed."
     )]
     Dataset(DatasetArgs),
+    /// Train a model (SimCVD and its baselines on 3D volumes).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Evaluate a trained run on whole volumes: sliding window, masks written as NIfTI, metrics.
+    #[command(
+        after_help = "Example:\n  semiseg eval-model --run runs/simcvd-16L-20261122-010000 --data ../shared/data/la2018\n\n\
+                      Segments the test cases (test.list of the data folder, or --cases) with sliding windows \
+                      (patch and stride from the run's config), writes the masks aligned with each input into \
+                      RUN/predictions-<checkpoint>/ (or --out) and prints Dice, Jaccard, 95HD and ASD in voxels."
+    )]
+    EvalModel(EvalModelArgs),
+    /// Segment one scan with a trained run and write the mask as NIfTI aligned with the scan.
+    #[command(
+        after_help = "Example:\n  semiseg predict --model runs/simcvd-16L-20261122-010000 scan.nii.gz -o scan_mask.nii.gz"
+    )]
+    Predict(PredictArgs),
+    /// Generate synthetic datasets for tests and demos.
+    #[command(subcommand)]
+    Synth(SynthCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// SimCVD (spec B) and its baselines: mean teacher, supervised-only V-Net, ablations.
+    #[command(after_help = TRAIN_HELP)]
+    Simcvd(TrainSimcvdArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SynthCommand {
+    /// A small 3D dataset in the MSD layout (ellipsoid organ + distractor in noise, LPS affine).
+    #[command(
+        after_help = "Example:\n  semiseg synth 3d --out data/synth3d --cases 12 --test 4 --size 48"
+    )]
+    #[command(name = "3d")]
+    ThreeD(Synth3dArgs),
+}
+
+const TRAIN_HELP: &str = "Examples:\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 16\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 8 --method supervised\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 8 --no-pd\n  semiseg train simcvd --resume runs/simcvd-16L-20261122-010000\n\n\
+Defaults are the paper's (spec B4/B5): 2 labeled + 2 unlabeled patches of 112x112x80 per step, SGD lr 0.01 \
+(x0.1 every 3000 steps), momentum 0.9, weight decay 5e-4, 6000 steps, EMA 0.999, alpha/lambda/beta/gamma/tau = \
+0.1/0.5/0.1/0.1/0.5. Every hyper-parameter can be set in a TOML file (--config; write the defaults with \
+--print-config). Each run gets a new folder under --runs with config.toml, manifest.json (case ids and SHA-256 \
+of every file), train_log.csv, evaluations/, checkpoints/ and best/. A killed run continues exactly with --resume.";
+
+#[derive(Debug, Args)]
+pub struct TrainSimcvdArgs {
+    /// Dataset folder (MSD layout with train.list/test.list, e.g. ../shared/data/la2018).
+    #[arg(long, required_unless_present_any = ["resume", "print_config"])]
+    pub data: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "method"])]
+    pub resume: Option<PathBuf>,
+    /// TOML file with any hyper-parameters (the rest take the defaults).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the resolved configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Which method to train.
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
+    /// Number of labeled cases (the first N of train.list).
+    #[arg(long)]
+    pub labeled: Option<usize>,
+    /// Iterations.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Training patch X,Y,Z (multiples of 16).
+    #[arg(long, value_parser = parse_triple, value_name = "X,Y,Z")]
+    pub patch: Option<[usize; 3]>,
+    /// Sliding-window stride X,Y,Z for evaluation.
+    #[arg(long, value_parser = parse_triple, value_name = "X,Y,Z")]
+    pub stride: Option<[usize; 3]>,
+    /// V-Net width (16 in the papers).
+    #[arg(long)]
+    pub n_filters: Option<usize>,
+    /// Seed of the run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Evaluate on the test cases every N steps (0: only at the end).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Write a checkpoint every N steps.
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Ablations: switch off the SDM head / the boundary-aware contrast / pair-wise distillation / consistency.
+    #[arg(long)]
+    pub no_sdm: bool,
+    #[arg(long)]
+    pub no_contrast: bool,
+    #[arg(long)]
+    pub no_pd: bool,
+    #[arg(long)]
+    pub no_con: bool,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    pub backend: BackendKind,
+    /// Folder that holds the runs.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Name of the run folder (default: method, labeled count and a timestamp).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Stop after N steps of this invocation (a checkpoint is written; continue with --resume).
+    #[arg(long, value_name = "N")]
+    pub stop_after: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    Simcvd,
+    MeanTeacher,
+    Supervised,
+}
+
+/// Which weights of a run to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckpointArg {
+    /// The final (latest) weights, what UA-MT and SimCVD report.
+    Last,
+    /// The weights with the best validation Dice during training.
+    Best,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalModelArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Dataset folder with the cases to evaluate.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Cases to evaluate (a list file); default: the data folder's test.list.
+    #[arg(long, value_name = "LIST")]
+    pub cases: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CheckpointArg::Last)]
+    pub checkpoint: CheckpointArg,
+    /// Folder for the predicted masks (must not exist); default RUN/predictions-<checkpoint>.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    pub backend: BackendKind,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The run folder whose model to use.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The scan to segment.
+    pub scan: PathBuf,
+    /// Output mask (.nii or .nii.gz; must not exist).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[arg(long, value_enum, default_value_t = CheckpointArg::Last)]
+    pub checkpoint: CheckpointArg,
+    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    pub backend: BackendKind,
+}
+
+#[derive(Debug, Args)]
+pub struct Synth3dArgs {
+    /// New folder for the dataset.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of cases.
+    #[arg(long, default_value_t = 12)]
+    pub cases: usize,
+    /// How many of them form test.list.
+    #[arg(long, default_value_t = 4)]
+    pub test: usize,
+    /// Side of the cubic volumes in voxels.
+    #[arg(long, default_value_t = 48)]
+    pub size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 const EVAL_HELP: &str = "Example:\n  semiseg eval --pred runs/la16/predictions --gt ../shared/data/la2018/labelsTr --cases ../shared/data/la2018/test.list --csv la16.csv\n\n\
@@ -103,4 +284,16 @@ pub struct DatasetArgs {
     /// Print JSON (the split's case ids) instead of a summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `X,Y,Z` as three positive integers.
+fn parse_triple(s: &str) -> Result<[usize; 3], String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|p| p.trim().parse::<usize>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match v.as_slice() {
+        [x, y, z] if *x > 0 && *y > 0 && *z > 0 => Ok([*x, *y, *z]),
+        _ => Err(format!("expected three positive integers X,Y,Z, got {s:?}")),
+    }
 }

@@ -1,8 +1,12 @@
 //! `semiseg`: inspect scans, score segmentations, inspect datasets (and, in later work, train and
 //! run the models of the `semiseg` crate).
 
+pub mod backend;
 mod cli;
 mod commands;
+mod report;
+pub mod run_dir;
+pub mod simcvd;
 
 pub use cli::Cli;
 

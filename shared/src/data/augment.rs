@@ -13,7 +13,11 @@ pub struct Grid<T> {
 
 impl<T: Copy + Default> Grid<T> {
     pub fn new(data: Vec<T>, dims: [usize; 3]) -> Self {
-        assert_eq!(data.len(), dims.iter().product::<usize>(), "data/dims mismatch");
+        assert_eq!(
+            data.len(),
+            dims.iter().product::<usize>(),
+            "data/dims mismatch"
+        );
         Grid { data, dims }
     }
 
@@ -62,7 +66,10 @@ impl<T: Copy + Default> Grid<T> {
                 }
             }
         }
-        Grid { data: out, dims: self.dims }
+        Grid {
+            data: out,
+            dims: self.dims,
+        }
     }
 
     /// Zero-pad by `before[d]` and `after[d]` voxels on each side.
@@ -88,12 +95,19 @@ impl<T: Copy + Default> Grid<T> {
                 out.extend_from_slice(&self.data[s..s + size[2]]);
             }
         }
-        Grid { data: out, dims: size }
+        Grid {
+            data: out,
+            dims: size,
+        }
     }
 }
 
 /// UA-MT `RandomRotFlip`: `k ~ U{0..3}`, `axis ~ U{0, 1}`, applied to image and label alike.
-pub fn random_rot_flip<R: Rng>(image: &Grid<f32>, label: &Grid<u8>, rng: &mut R) -> (Grid<f32>, Grid<u8>) {
+pub fn random_rot_flip<R: Rng>(
+    image: &Grid<f32>,
+    label: &Grid<u8>,
+    rng: &mut R,
+) -> (Grid<f32>, Grid<u8>) {
     let k = rng.random_range(0..4);
     let axis = rng.random_range(0..2);
     (image.rot90(k).flip(axis), label.rot90(k).flip(axis))
@@ -135,7 +149,12 @@ mod tests {
     use super::*;
 
     fn ramp(dims: [usize; 3]) -> Grid<f32> {
-        Grid::new((0..dims.iter().product::<usize>()).map(|v| v as f32).collect(), dims)
+        Grid::new(
+            (0..dims.iter().product::<usize>())
+                .map(|v| v as f32)
+                .collect(),
+            dims,
+        )
     }
 
     #[test]

@@ -3,10 +3,12 @@
 mod augment;
 mod msd;
 mod split;
+mod synthetic3d;
 
 pub use augment::{random_crop, random_rot_flip, Grid};
 pub use msd::{case_id, scans_in, Case, Dataset};
 pub use split::{read_list, LabeledChoice, Split};
+pub use synthetic3d::{synthetic_affine, synthetic_case, write_synthetic_dataset, SyntheticCase};
 
 use std::path::PathBuf;
 

@@ -53,7 +53,8 @@ impl WindowPlan {
 
     /// The zero-padded volume the windows are cut from.
     pub fn pad(&self, image: &Grid<f32>) -> Grid<f32> {
-        let after: [usize; 3] = std::array::from_fn(|d| self.padded[d] - self.dims[d] - self.pad_before[d]);
+        let after: [usize; 3] =
+            std::array::from_fn(|d| self.padded[d] - self.dims[d] - self.pad_before[d]);
         image.pad(self.pad_before, after)
     }
 }
@@ -168,7 +169,11 @@ pub fn sliding_window_predict<B: Backend>(
         );
         let probs = softmax(net.forward(x).seg, 1);
         let classes = probs.dims()[1];
-        let values: Vec<f32> = probs.into_data().convert::<f32>().to_vec().expect("f32 probabilities");
+        let values: Vec<f32> = probs
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("f32 probabilities");
         let acc = acc.get_or_insert_with(|| Accumulator::new(&plan, classes));
         for (i, &s) in chunk.iter().enumerate() {
             let len = classes * patch_len;
@@ -224,7 +229,9 @@ mod tests {
         let img = Grid::new(vec![0.5f32; 20 * 18 * 16], [20, 18, 16]);
         let mut calls = 0;
         let (labels, probs) =
-            sliding_window_predict(&net, &img, [16, 16, 16], [4, 4, 4], 2, &dev, &mut |_, _| calls += 1);
+            sliding_window_predict(&net, &img, [16, 16, 16], [4, 4, 4], 2, &dev, &mut |_, _| {
+                calls += 1
+            });
         assert_eq!(labels.dims, [20, 18, 16]);
         assert_eq!(probs.len(), 2);
         // windows: x ceil(4/4)+1 = 2, y ceil(2/4)+1 = 2, z 1 -> 4, in 2 batches of 2

@@ -64,12 +64,16 @@ mod tests {
     #[test]
     fn keeps_zero_mean_unit_variance() {
         let dev = Default::default();
-        let x = Tensor::<Autodiff<Flex>, 1>::random([200_000], Distribution::Normal(0.0, 1.0), &dev);
+        let x =
+            Tensor::<Autodiff<Flex>, 1>::random([200_000], Distribution::Normal(0.0, 1.0), &dev);
         let y = AlphaDropoutConfig::new(0.2).init().forward(x);
         let v: Vec<f32> = y.into_data().to_vec().unwrap();
         let n = v.len() as f64;
         let mean = v.iter().map(|&a| a as f64).sum::<f64>() / n;
         let var = v.iter().map(|&a| (a as f64 - mean).powi(2)).sum::<f64>() / n;
-        assert!(mean.abs() < 0.02 && (var - 1.0).abs() < 0.03, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.02 && (var - 1.0).abs() < 0.03,
+            "{mean} {var}"
+        );
     }
 }

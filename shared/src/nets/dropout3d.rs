@@ -33,7 +33,8 @@ impl Dropout3d {
         }
         let [b, c, ..] = x.dims();
         let keep = 1.0 - self.prob;
-        let mask = Tensor::<B, 5>::random([b, c, 1, 1, 1], Distribution::Bernoulli(keep), &x.device());
+        let mask =
+            Tensor::<B, 5>::random([b, c, 1, 1, 1], Distribution::Bernoulli(keep), &x.device());
         x * mask / keep
     }
 }

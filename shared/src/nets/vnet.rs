@@ -88,7 +88,9 @@ fn block<B: Backend>(n: usize, cin: usize, cout: usize, device: &B::Device) -> C
                 .init(device)
         })
         .collect();
-    let norms = (0..n).map(|_| BatchNormConfig::new(cout).init(device)).collect();
+    let norms = (0..n)
+        .map(|_| BatchNormConfig::new(cout).init(device))
+        .collect();
     ConvBlock { convs, norms }
 }
 
@@ -174,11 +176,15 @@ impl<B: Backend> VNet<B> {
         let x2 = self.block2.forward(self.down1.forward(x1.clone()));
         let x3 = self.block3.forward(self.down2.forward(x2.clone()));
         let x4 = self.block4.forward(self.down3.forward(x3.clone()));
-        let x5 = self.dropout.forward(self.block5.forward(self.down4.forward(x4.clone())));
+        let x5 = self
+            .dropout
+            .forward(self.block5.forward(self.down4.forward(x4.clone())));
         let x6 = self.block6.forward(self.up5.forward(x5.clone()) + x4);
         let x7 = self.block7.forward(self.up6.forward(x6) + x3);
         let x8 = self.block8.forward(self.up7.forward(x7) + x2);
-        let x9 = self.dropout.forward(self.block9.forward(self.up8.forward(x8) + x1));
+        let x9 = self
+            .dropout
+            .forward(self.block9.forward(self.up8.forward(x8) + x1));
         VNetOutput {
             seg: self.seg_head.forward(x9.clone()),
             sdm: self.sdm_head.as_ref().map(|h| h.forward(x9).tanh()),
@@ -193,10 +199,18 @@ impl<B: Backend> VNet<B> {
         let x3 = self.block3.forward(self.down2.forward(x2.clone()));
         let x4 = self.block4.forward(self.down3.forward(x3.clone()));
         let x5 = self.block5.forward(self.down4.forward(x4.clone()));
-        let x6 = self.block6.forward(self.up5.forward(x5.clone()) + x4.clone());
-        let x7 = self.block7.forward(self.up6.forward(x6.clone()) + x3.clone());
-        let x8 = self.block8.forward(self.up7.forward(x7.clone()) + x2.clone());
-        let x9 = self.block9.forward(self.up8.forward(x8.clone()) + x1.clone());
+        let x6 = self
+            .block6
+            .forward(self.up5.forward(x5.clone()) + x4.clone());
+        let x7 = self
+            .block7
+            .forward(self.up6.forward(x6.clone()) + x3.clone());
+        let x8 = self
+            .block8
+            .forward(self.up7.forward(x7.clone()) + x2.clone());
+        let x9 = self
+            .block9
+            .forward(self.up8.forward(x8.clone()) + x1.clone());
         [x1, x2, x3, x4, x5, x6, x7, x8, x9]
             .iter()
             .map(|t| t.dims())
@@ -212,8 +226,22 @@ mod tests {
     /// BatchNorm channels of the V-Net with n_filters f (each has a running mean and variance,
     /// which burn's `num_params` counts and PyTorch's `parameters()` does not).
     fn bn_channels(f: usize) -> usize {
-        f + 2 * f + 2 * 2 * f + 4 * f + 3 * 4 * f + 8 * f + 3 * 8 * f + 16 * f + 3 * 16 * f
-            + 8 * f + 3 * 8 * f + 4 * f + 3 * 4 * f + 2 * f + 2 * 2 * f + f + f
+        f + 2 * f
+            + 2 * 2 * f
+            + 4 * f
+            + 3 * 4 * f
+            + 8 * f
+            + 3 * 8 * f
+            + 16 * f
+            + 3 * 16 * f
+            + 8 * f
+            + 3 * 8 * f
+            + 4 * f
+            + 3 * 4 * f
+            + 2 * f
+            + 2 * 2 * f
+            + f
+            + f
     }
 
     #[test]

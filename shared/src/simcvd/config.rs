@@ -173,13 +173,28 @@ mod tests {
     #[test]
     fn defaults_are_the_papers_and_validate() {
         let c = SimcvdConfig::default();
-        assert_eq!((c.lr, c.max_steps, c.labeled_bs, c.unlabeled_bs), (0.01, 6000, 2, 2));
-        assert_eq!((c.alpha_sdm, c.lambda_contrast, c.beta_pd, c.gamma_con, c.tau), (0.1, 0.5, 0.1, 0.1, 0.5));
+        assert_eq!(
+            (c.lr, c.max_steps, c.labeled_bs, c.unlabeled_bs),
+            (0.01, 6000, 2, 2)
+        );
+        assert_eq!(
+            (
+                c.alpha_sdm,
+                c.lambda_contrast,
+                c.beta_pd,
+                c.gamma_con,
+                c.tau
+            ),
+            (0.1, 0.5, 0.1, 0.1, 0.5)
+        );
         assert!(c.validate().is_ok());
         let s = SimcvdConfig::for_method(Method::Supervised);
         assert!(!s.semi_supervised() && s.validate().is_ok());
         assert!(SimcvdConfig::for_method(Method::MeanTeacher).semi_supervised());
-        let bad = SimcvdConfig { patch: [100, 112, 80], ..Default::default() };
+        let bad = SimcvdConfig {
+            patch: [100, 112, 80],
+            ..Default::default()
+        };
         assert!(bad.validate().unwrap_err().contains("multiple of 16"));
     }
 }

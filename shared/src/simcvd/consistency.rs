@@ -19,8 +19,10 @@ mod tests {
     #[test]
     fn matches_a_float64_reference() {
         let dev = Default::default();
-        let s = Tensor::<Flex, 5>::from_data(TensorData::new(vec![0.0f32, 1.0], [1, 2, 1, 1, 1]), &dev);
-        let t = Tensor::<Flex, 5>::from_data(TensorData::new(vec![1.0f32, 0.0], [1, 2, 1, 1, 1]), &dev);
+        let s =
+            Tensor::<Flex, 5>::from_data(TensorData::new(vec![0.0f32, 1.0], [1, 2, 1, 1, 1]), &dev);
+        let t =
+            Tensor::<Flex, 5>::from_data(TensorData::new(vec![1.0f32, 0.0], [1, 2, 1, 1, 1]), &dev);
         let p = 1.0f64.exp() / (1.0 + 1.0f64.exp()); // softmax of (0, 1) -> (1-p, p)
         let want = ((1.0 - p) - p).powi(2); // both channels differ by the same amount
         let got: f32 = softmax_mse(s, t).into_scalar();

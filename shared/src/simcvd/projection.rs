@@ -83,7 +83,8 @@ mod tests {
             .with_hidden(vec![16])
             .with_out(4)
             .init(&dev);
-        let x = Tensor::<Flex, 5>::random([2, 1, 6, 7, 3], burn::tensor::Distribution::Default, &dev);
+        let x =
+            Tensor::<Flex, 5>::random([2, 1, 6, 7, 3], burn::tensor::Distribution::Default, &dev);
         let h = head.forward(x);
         assert_eq!(h.dims(), [2, 3, 4]);
         let norms: Vec<f32> = h.square().sum_dim(2).sqrt().into_data().to_vec().unwrap();
@@ -95,7 +96,10 @@ mod tests {
         // PyTorch bins: start = floor(i·H/O), end = ceil((i+1)·H/O); H = 3 -> O = 4:
         // bins [0,1) [0,2) [1,3) [2,3) -> means a, (a+b)/2, (b+c)/2, c
         let dev = Default::default();
-        let x = Tensor::<Flex, 4>::from_data(TensorData::new(vec![1.0f32, 3.0, 7.0], [1, 1, 1, 3]), &dev);
+        let x = Tensor::<Flex, 4>::from_data(
+            TensorData::new(vec![1.0f32, 3.0, 7.0], [1, 1, 1, 3]),
+            &dev,
+        );
         let y = adaptive_avg_pool2d(x, [1, 4]);
         let v: Vec<f32> = y.into_data().to_vec().unwrap();
         assert_eq!(v, vec![1.0, 2.0, 5.0, 7.0]);

@@ -47,9 +47,13 @@ pub fn simcvd_loss<B: Backend>(
     let lb = batch.labeled.dims()[0];
     let semi = cfg.semi_supervised() && teacher.is_some() && batch.unlabeled.is_some();
     let input = match (&batch.unlabeled, semi) {
-        (Some(u), true) => {
-            Tensor::cat(vec![batch.labeled.clone(), u.clone() + noise(u, cfg.noise_std, cfg.noise_clip)], 0)
-        }
+        (Some(u), true) => Tensor::cat(
+            vec![
+                batch.labeled.clone(),
+                u.clone() + noise(u, cfg.noise_std, cfg.noise_clip),
+            ],
+            0,
+        ),
         _ => batch.labeled.clone(),
     };
     let n = input.dims()[0];
@@ -69,26 +73,46 @@ pub fn simcvd_loss<B: Backend>(
     let (mut contrast, mut pd, mut con) = (None, None, None);
     if let (true, Some(teacher), Some(u)) = (semi, teacher, &batch.unlabeled) {
         let ub = n - lb;
-        let t_out = teacher.net.forward(u.clone() + noise(u, cfg.noise_std, cfg.noise_clip));
+        let t_out = teacher
+            .net
+            .forward(u.clone() + noise(u, cfg.noise_std, cfg.noise_clip));
         if cfg.use_con {
-            con = Some(softmax_mse(out.seg.clone().narrow(0, lb, ub), t_out.seg.clone()));
+            con = Some(softmax_mse(
+                out.seg.clone().narrow(0, lb, ub),
+                t_out.seg.clone(),
+            ));
         }
         if cfg.use_pd {
-            pd = Some(pairwise_distillation(out.features.clone().narrow(0, lb, ub), t_out.features.clone()));
+            pd = Some(pairwise_distillation(
+                out.features.clone().narrow(0, lb, ub),
+                t_out.features.clone(),
+            ));
         }
-        if let (true, Some(s_sdm), Some(t_sdm), Some(h_s), Some(h_t)) =
-            (cfg.use_contrast, &out.sdm, &t_out.sdm, &student.head, &teacher.head)
-        {
+        if let (true, Some(s_sdm), Some(t_sdm), Some(h_s), Some(h_t)) = (
+            cfg.use_contrast,
+            &out.sdm,
+            &t_out.sdm,
+            &student.head,
+            &teacher.head,
+        ) {
             // boundary-aware features X + SDM, one embedding per axial slice
             let q_s = u.clone() + s_sdm.clone().narrow(0, lb, ub);
             let q_t = u.clone() + t_sdm.clone();
             let e_s = h_s.forward(q_s);
             let e_t = h_t.forward(q_t);
             let [b, z, d] = e_s.dims();
-            contrast = Some(info_nce(e_s.reshape([b * z, d]), e_t.reshape([b * z, d]), cfg.tau));
+            contrast = Some(info_nce(
+                e_s.reshape([b * z, d]),
+                e_t.reshape([b * z, d]),
+                cfg.tau,
+            ));
         }
         let mut unsup: Option<Tensor<B, 1>> = None;
-        for (term, w) in [(&contrast, cfg.lambda_contrast), (&pd, cfg.beta_pd), (&con, cfg.gamma_con)] {
+        for (term, w) in [
+            (&contrast, cfg.lambda_contrast),
+            (&pd, cfg.beta_pd),
+            (&con, cfg.gamma_con),
+        ] {
             if let Some(t) = term {
                 let x = t.clone() * w;
                 unsup = Some(match unsup {

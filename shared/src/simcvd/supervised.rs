@@ -33,7 +33,10 @@ pub fn dice_loss<B: Backend>(logits: Tensor<B, 5>, mask: Tensor<B, 5>) -> Tensor
 }
 
 /// Mean squared error between the predicted and the target SDM (any equal shapes).
-pub fn sdm_loss<B: Backend, const D: usize>(pred: Tensor<B, D>, target: Tensor<B, D>) -> Tensor<B, 1> {
+pub fn sdm_loss<B: Backend, const D: usize>(
+    pred: Tensor<B, D>,
+    target: Tensor<B, D>,
+) -> Tensor<B, 1> {
     (pred - target).square().mean()
 }
 
@@ -51,7 +54,8 @@ mod tests {
             TensorData::new(vec![0.0f32, 2.0, 1.0, -1.0], [1, 2, 1, 1, 2]),
             &dev,
         );
-        let mask = Tensor::<Flex, 5>::from_data(TensorData::new(vec![1.0f32, 0.0], [1, 1, 1, 1, 2]), &dev);
+        let mask =
+            Tensor::<Flex, 5>::from_data(TensorData::new(vec![1.0f32, 0.0], [1, 1, 1, 1, 2]), &dev);
         let sm = |a: f64, b: f64| (b.exp() / (a.exp() + b.exp()), a.exp() / (a.exp() + b.exp()));
         let (p1, _) = sm(0.0, 1.0); // foreground prob of voxel 1
         let (q1, q0) = sm(2.0, -1.0); // voxel 2: fg prob q1, bg prob q0

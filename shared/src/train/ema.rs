@@ -34,7 +34,9 @@ impl<B: Backend> ModuleMapper<B> for Blend<B> {
         let (id, teacher, mapper) = param.consume();
         let teacher = teacher.detach();
         let value = match self.student.get(&id) {
-            Some(s) => teacher.clone() * self.a + s.clone().reshape(teacher.shape()) * (1.0 - self.a),
+            Some(s) => {
+                teacher.clone() * self.a + s.clone().reshape(teacher.shape()) * (1.0 - self.a)
+            }
             None => {
                 self.missing += 1;
                 teacher
@@ -87,11 +89,17 @@ mod tests {
         let dev = Default::default();
         let student: Linear<Flex> = LinearConfig::new(2, 3).init(&dev);
         let teacher = teacher_from(&student);
-        let same: Vec<f32> = (student.weight.val() - teacher.weight.val()).into_data().to_vec().unwrap();
+        let same: Vec<f32> = (student.weight.val() - teacher.weight.val())
+            .into_data()
+            .to_vec()
+            .unwrap();
         assert!(same.iter().all(|&d| d == 0.0));
         let student = student.map(&mut Shift(1.0));
         let teacher = ema_update(teacher, &student, 0.75).unwrap();
-        let ds: Vec<f32> = (student.weight.val() - teacher.weight.val()).into_data().to_vec().unwrap();
+        let ds: Vec<f32> = (student.weight.val() - teacher.weight.val())
+            .into_data()
+            .to_vec()
+            .unwrap();
         // teacher = 0.75·w + 0.25·(w + 1) = w + 0.25, student − teacher = 0.75
         assert!(ds.iter().all(|d| (d - 0.75).abs() < 1e-6), "{ds:?}");
         assert_eq!(ema_decay(0, 0.999), 0.0);
@@ -103,7 +111,10 @@ mod tests {
 
     struct Shift(f64);
     impl ModuleMapper<Flex> for Shift {
-        fn map_float<const D: usize>(&mut self, p: Param<Tensor<Flex, D>>) -> Param<Tensor<Flex, D>> {
+        fn map_float<const D: usize>(
+            &mut self,
+            p: Param<Tensor<Flex, D>>,
+        ) -> Param<Tensor<Flex, D>> {
             let (id, t, m) = p.consume();
             Param::from_mapped_value(id, t + self.0, m)
         }

@@ -2,9 +2,13 @@
 
 mod dataset;
 mod eval;
+mod eval_model;
 mod inspect;
+mod predict;
+mod synth;
+mod train;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SynthCommand, TrainCommand};
 use std::io::Write;
 
 pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -12,5 +16,9 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(&a, out),
         Command::Eval(a) => eval::run(&a, out),
         Command::Dataset(a) => dataset::run(&a, out),
+        Command::Train(TrainCommand::Simcvd(a)) => train::run(&a, out),
+        Command::EvalModel(a) => eval_model::run(&a, out),
+        Command::Predict(a) => predict::run(&a, out),
+        Command::Synth(SynthCommand::ThreeD(a)) => synth::run_3d(&a, out),
     }
 }

@@ -1,0 +1,76 @@
+//! `semiseg eval-model`: a trained run on whole test volumes (spec B6, B7).
+
+use crate::cli::{CheckpointArg, EvalModelArgs, SpacingUnit};
+use crate::report::{print_table, write_csv};
+use crate::run_dir::RunDir;
+use crate::simcvd::data::TrainData;
+use crate::simcvd::evaluate::evaluate;
+use crate::simcvd::model_io::load_run_model;
+use crate::with_backend;
+use anyhow::bail;
+use burn::module::AutodiffModule;
+use semiseg::data::{read_list, Dataset, LabeledChoice, Split};
+use semiseg::metrics::mean_metrics;
+use std::io::Write;
+
+pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let run = RunDir::open(&a.run)?;
+    let which = match a.checkpoint {
+        CheckpointArg::Last => "last",
+        CheckpointArg::Best => "best",
+    };
+    let pred_dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| run.root.join(format!("predictions-{which}")));
+    if pred_dir.exists() {
+        bail!(
+            "{} already exists; semiseg never overwrites predictions: pass --out NEW_FOLDER",
+            pred_dir.display()
+        );
+    }
+    let ds = Dataset::open(&a.data)?;
+    let test = match &a.cases {
+        Some(list) => read_list(list)?,
+        None => Split::from_lists(&ds, LabeledChoice::First(0))?.test,
+    };
+    if test.is_empty() {
+        bail!(
+            "no cases to evaluate: {} has no test.list; pass --cases LIST",
+            a.data.display()
+        );
+    }
+    let split = Split {
+        labeled: Vec::new(),
+        unlabeled: Vec::new(),
+        test,
+    };
+    let data = TrainData::load(&ds, &split, false)?;
+    let results = with_backend!(a.backend, |B, device| {
+        let (cfg, model) = load_run_model::<B>(&run, a.checkpoint, &device)?;
+        let net = model.valid().net;
+        evaluate(
+            &net,
+            &data.test,
+            cfg.patch,
+            cfg.stride,
+            &device,
+            Some(&pred_dir),
+            &mut |i, n| {
+                eprint!("\rsegmented {i}/{n}");
+            },
+        )?
+    });
+    eprintln!();
+    let metrics: Vec<_> = results.iter().map(|(_, m)| *m).collect();
+    let mean = mean_metrics(&metrics).expect("cases");
+    let named: Vec<_> = results
+        .into_iter()
+        .map(|(id, m)| (format!("{id}.nii.gz"), m))
+        .collect();
+    print_table(out, &named, &mean, SpacingUnit::Voxel)?;
+    let csv = pred_dir.join("metrics.csv");
+    write_csv(&csv, &named, &mean, SpacingUnit::Voxel)?;
+    writeln!(out, "masks and metrics.csv in {}", pred_dir.display())?;
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! `semiseg train simcvd`: resolve the configuration, create (or reopen) the run folder, write the
+//! manifest, load the data and run the loop on the chosen backend.
+
+use crate::cli::{MethodArg, TrainSimcvdArgs};
+use crate::run_dir::{sha256_file, write_atomic, RunDir};
+use crate::simcvd::data::TrainData;
+use crate::simcvd::train::{train, TrainOptions};
+use crate::with_backend;
+use anyhow::{bail, Context};
+use semiseg::data::{Dataset, LabeledChoice, Split};
+use semiseg::simcvd::{Method, SimcvdConfig};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// What a run records about how it was started.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunInfo {
+    data: PathBuf,
+    backend: String,
+    semiseg_version: String,
+}
+
+fn resolve_config(a: &TrainSimcvdArgs) -> anyhow::Result<SimcvdConfig> {
+    let mut cfg = match (&a.config, a.method) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let cfg: SimcvdConfig = toml::from_str(&text)
+                .with_context(|| format!("{}: invalid configuration", path.display()))?;
+            if let Some(m) = a.method {
+                if method(m) != cfg.method {
+                    bail!(
+                        "--method {:?} contradicts method = {:?} in {}",
+                        m,
+                        cfg.method,
+                        path.display()
+                    );
+                }
+            }
+            cfg
+        }
+        (None, m) => SimcvdConfig::for_method(method(m.unwrap_or(MethodArg::Simcvd))),
+    };
+    if let Some(v) = a.labeled {
+        cfg.labeled = v;
+    }
+    if let Some(v) = a.steps {
+        cfg.max_steps = v;
+    }
+    if let Some(v) = a.patch {
+        cfg.patch = v;
+    }
+    if let Some(v) = a.stride {
+        cfg.stride = v;
+    }
+    if let Some(v) = a.n_filters {
+        cfg.n_filters = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.eval_every {
+        cfg.eval_every = v;
+    }
+    if let Some(v) = a.checkpoint_every {
+        cfg.checkpoint_every = v;
+    }
+    if a.no_sdm {
+        cfg.use_sdm = false;
+        cfg.use_contrast = false; // the contrast is built on the SDM
+    }
+    cfg.use_contrast &= !a.no_contrast;
+    cfg.use_pd &= !a.no_pd;
+    cfg.use_con &= !a.no_con;
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(cfg)
+}
+
+fn method(m: MethodArg) -> Method {
+    match m {
+        MethodArg::Simcvd => Method::Simcvd,
+        MethodArg::MeanTeacher => Method::MeanTeacher,
+        MethodArg::Supervised => Method::Supervised,
+    }
+}
+
+fn write_manifest(run: &RunDir, ds: &Dataset, split: &Split) -> anyhow::Result<()> {
+    let entry = |id: &String, with_label: bool| -> anyhow::Result<serde_json::Value> {
+        let c = ds.case(id).context("case vanished from the dataset")?;
+        let mut v = serde_json::json!({
+            "id": id,
+            "image": c.image,
+            "image_sha256": sha256_file(&c.image)?,
+        });
+        if let (true, Some(l)) = (with_label, &c.label) {
+            v["label"] = serde_json::json!(l);
+            v["label_sha256"] = serde_json::json!(sha256_file(l)?);
+        }
+        Ok(v)
+    };
+    let list = |ids: &[String], with_label: bool| -> anyhow::Result<Vec<serde_json::Value>> {
+        ids.iter().map(|id| entry(id, with_label)).collect()
+    };
+    let json = serde_json::json!({
+        "dataset": ds.name,
+        "root": ds.root,
+        "labeled": list(&split.labeled, true)?,
+        "unlabeled": list(&split.unlabeled, false)?,
+        "test": list(&split.test, true)?,
+    });
+    write_atomic(
+        &run.manifest(),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )
+}
+
+pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (run, cfg, data_dir, fresh) = match &a.resume {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            let cfg: SimcvdConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
+                .with_context(|| format!("{}: invalid configuration", run.config().display()))?;
+            let info: RunInfo =
+                serde_json::from_str(&std::fs::read_to_string(run.root.join("run.json"))?)?;
+            let data = a.data.clone().unwrap_or(info.data);
+            (run, cfg, data, false)
+        }
+        None => {
+            let cfg = resolve_config(a)?;
+            if a.print_config {
+                write!(out, "{}", toml::to_string_pretty(&cfg)?)?;
+                return Ok(());
+            }
+            let data = a.data.clone().expect("clap requires --data");
+            let run = match &a.name {
+                Some(name) => RunDir::create(&a.runs, name)?,
+                None => RunDir::create_timestamped(&a.runs, &default_name(&cfg))?,
+            };
+            (run, cfg, data, true)
+        }
+    };
+    let ds = Dataset::open(&data_dir)?;
+    let choice = match cfg.labeled_seed {
+        Some(seed) => LabeledChoice::Seeded {
+            n: cfg.labeled,
+            seed,
+        },
+        None => LabeledChoice::First(cfg.labeled),
+    };
+    let split = Split::from_lists(&ds, choice)?;
+    if fresh {
+        write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
+        let info = RunInfo {
+            data: data_dir.canonicalize().unwrap_or(data_dir.clone()),
+            backend: a.backend.to_string(),
+            semiseg_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        write_atomic(
+            &run.root.join("run.json"),
+            serde_json::to_string_pretty(&info)?.as_bytes(),
+        )?;
+        write_manifest(&run, &ds, &split)?;
+    } else {
+        check_manifest(&run, &split)?;
+    }
+    writeln!(
+        out,
+        "run {}: {:?}, {} labeled + {} unlabeled, {} test cases, {} steps on {}",
+        run.root.display(),
+        cfg.method,
+        split.labeled.len(),
+        if cfg.semi_supervised() {
+            split.unlabeled.len()
+        } else {
+            0
+        },
+        split.test.len(),
+        cfg.max_steps,
+        a.backend
+    )?;
+    let data = TrainData::load(&ds, &split, cfg.semi_supervised())?;
+    let opts = TrainOptions {
+        progress: !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        stop_after: a.stop_after,
+    };
+    let summary = with_backend!(a.backend, |B, device| train::<B>(
+        &run, &cfg, &data, &device, &opts, out
+    )?);
+    writeln!(
+        out,
+        "steps {}/{}; loss {} -> {}",
+        summary.steps_done,
+        cfg.max_steps,
+        summary
+            .first_loss
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or("-".into()),
+        summary
+            .last_loss
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or("-".into()),
+    )?;
+    if let Some(d) = summary.last_dice {
+        writeln!(
+            out,
+            "validation Dice at step {}: {:.2}%",
+            summary.steps_done,
+            100.0 * d
+        )?;
+    }
+    if let (Some(d), Some(s)) = (summary.best.best_dice, summary.best.best_step) {
+        writeln!(
+            out,
+            "best validation Dice {:.2}% at step {s} (best/)",
+            100.0 * d
+        )?;
+    }
+    if summary.steps_done < cfg.max_steps {
+        writeln!(
+            out,
+            "stopped early; continue with: semiseg train simcvd --resume {}",
+            run.root.display()
+        )?;
+    }
+    Ok(())
+}
+
+fn default_name(cfg: &SimcvdConfig) -> String {
+    let m = match cfg.method {
+        Method::Simcvd => "simcvd",
+        Method::MeanTeacher => "mean-teacher",
+        Method::Supervised => "supervised",
+    };
+    format!("{m}-{}L", cfg.labeled)
+}
+
+/// A resumed run must see the same cases it started with.
+fn check_manifest(run: &RunDir, split: &Split) -> anyhow::Result<()> {
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.manifest())?)?;
+    let ids = |k: &str| -> Vec<String> {
+        m[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if ids("labeled") != split.labeled || ids("test") != split.test {
+        bail!(
+            "the data folder's split differs from the one this run started with ({}); resume with the same data",
+            run.manifest().display()
+        );
+    }
+    Ok(())
+}

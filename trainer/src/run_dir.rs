@@ -1,0 +1,148 @@
+//! A run is a folder: the resolved config, the seed, the data manifest (case ids and file hashes),
+//! a training log, a metrics CSV per evaluation, checkpoints and the best model. A new run never
+//! reuses an existing folder.
+
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// Create `parent/name`; it must not exist yet.
+    pub fn create(parent: &Path, name: &str) -> anyhow::Result<RunDir> {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let root = parent.join(name);
+        match std::fs::create_dir(&root) {
+            Ok(()) => Ok(RunDir { root }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+                "{} already exists; semiseg never overwrites a run: choose another --name, or continue it with --resume {}",
+                root.display(),
+                root.display()
+            ),
+            Err(e) => Err(e).with_context(|| format!("creating {}", root.display())),
+        }
+    }
+
+    /// A new run folder named `prefix-YYYYmmdd-HHMMSS` (with `-2`, `-3`... if taken).
+    pub fn create_timestamped(parent: &Path, prefix: &str) -> anyhow::Result<RunDir> {
+        let stamp = utc_stamp();
+        for i in 1..100 {
+            let name = if i == 1 {
+                format!("{prefix}-{stamp}")
+            } else {
+                format!("{prefix}-{stamp}-{i}")
+            };
+            if !parent.join(&name).exists() {
+                return Self::create(parent, &name);
+            }
+        }
+        bail!("could not find a free run name under {}", parent.display())
+    }
+
+    /// An existing run (it must have a `config.toml`).
+    pub fn open(root: &Path) -> anyhow::Result<RunDir> {
+        if !root.join("config.toml").is_file() {
+            bail!(
+                "{} is not a semiseg run folder (no config.toml)",
+                root.display()
+            );
+        }
+        Ok(RunDir { root: root.into() })
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join("manifest.json")
+    }
+    pub fn train_log(&self) -> PathBuf {
+        self.root.join("train_log.csv")
+    }
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+    pub fn evaluations(&self) -> PathBuf {
+        self.root.join("evaluations")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.root.join("best")
+    }
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC, from the system clock.
+pub fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // civil-from-days (Howard Hinnant's algorithm)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("hashing {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename, so a killed run never leaves a
+/// half-written file under the final name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_never_reused() {
+        let d = tempfile::tempdir().unwrap();
+        let r = RunDir::create(d.path(), "a").unwrap();
+        std::fs::write(r.root.join("keep"), "x").unwrap();
+        let err = RunDir::create(d.path(), "a").unwrap_err().to_string();
+        assert!(
+            err.contains("already exists") && err.contains("--resume"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(r.root.join("keep")).unwrap(), "x");
+        let t = RunDir::create_timestamped(d.path(), "simcvd").unwrap();
+        let t2 = RunDir::create_timestamped(d.path(), "simcvd").unwrap();
+        assert_ne!(t.root, t2.root);
+        assert_eq!(utc_stamp().len(), 15);
+    }
+}

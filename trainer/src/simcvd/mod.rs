@@ -1,0 +1,7 @@
+//! SimCVD training and evaluation on the native backends.
+
+pub mod checkpoint;
+pub mod data;
+pub mod evaluate;
+pub mod model_io;
+pub mod train;

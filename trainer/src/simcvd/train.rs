@@ -1,0 +1,270 @@
+//! The SimCVD training loop (spec B5): SGD with the step schedule, the EMA teacher, a CSV of the
+//! loss terms per step, periodic evaluation with the best model kept, checkpoints, exact resume.
+
+use super::checkpoint::{self, TrainState};
+use super::data::{derive_seed, TrainData};
+use super::evaluate::evaluate;
+use crate::cli::SpacingUnit;
+use crate::report::write_csv;
+use crate::run_dir::RunDir;
+use anyhow::Context;
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{
+    decay::WeightDecayConfig, momentum::MomentumConfig, GradientsParams, Optimizer, SgdConfig,
+};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+use semiseg::metrics::mean_metrics;
+use semiseg::simcvd::{simcvd_loss, SimcvdConfig};
+use semiseg::train::{ema_decay, ema_update, step_lr, teacher_from};
+use std::io::Write;
+use std::time::Instant;
+
+/// How the loop reports.
+pub struct TrainOptions {
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Stop after this many steps in this invocation (for tests and `--stop-after`), even if
+    /// `max_steps` is not reached; the last checkpoint is written first.
+    pub stop_after: Option<usize>,
+}
+
+/// The outcome of a `train` call.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub steps_done: usize,
+    pub first_loss: Option<f64>,
+    pub last_loss: Option<f64>,
+    pub last_dice: Option<f64>,
+    pub best: TrainState,
+}
+
+fn scalar<B: burn::tensor::backend::Backend>(t: &Tensor<B, 1>) -> f64 {
+    t.clone().into_scalar().elem::<f64>()
+}
+
+use burn::tensor::ElementConversion;
+
+/// Train (or continue, when the run has a checkpoint) for `cfg.max_steps`.
+pub fn train<B: AutodiffBackend>(
+    run: &RunDir,
+    cfg: &SimcvdConfig,
+    data: &TrainData,
+    device: &B::Device,
+    opts: &TrainOptions,
+    out: &mut dyn Write,
+) -> anyhow::Result<TrainSummary> {
+    B::seed(device, cfg.seed);
+    let semi = cfg.semi_supervised();
+    let mut student = cfg.init_model::<B>(device);
+    let mut teacher = semi.then(|| teacher_from(&student));
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: cfg.momentum,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
+        .init::<B, semiseg::simcvd::SimcvdModel<B>>();
+    let mut state = TrainState::default();
+    if let Some(dir) = checkpoint::latest(run)? {
+        state = checkpoint::load_state(&dir)?;
+        student = checkpoint::load_model(student, &dir.join("student"), device)?;
+        if let Some(t) = teacher.take() {
+            teacher = Some(checkpoint::load_model(t, &dir.join("teacher"), device)?.no_grad());
+        }
+        optim = checkpoint::load_optim::<B, _>(optim, &dir, device)?;
+        writeln!(
+            out,
+            "resuming {} at step {}",
+            run.root.display(),
+            state.step
+        )?;
+    }
+    let start = state.step;
+    let end = match opts.stop_after {
+        Some(n) => (start + n).min(cfg.max_steps),
+        None => cfg.max_steps,
+    };
+    let bar = progress_bar(opts.progress, cfg.max_steps, start);
+    let mut log = open_log(run)?;
+    let mut first_loss = None;
+    let mut last_loss = None;
+    let mut last_dice = None;
+    let t0 = Instant::now();
+    for step in start..end {
+        // every random draw of the step is a function of (seed, step): exact resume
+        B::seed(device, derive_seed(cfg.seed, 99, step as u64));
+        let host = data.batch(cfg, step, semi);
+        let batch = host.to_device::<B>(device);
+        let losses = simcvd_loss(&student, teacher.as_ref(), &batch, cfg, step);
+        let total = scalar(&losses.total);
+        if !total.is_finite() {
+            anyhow::bail!(
+                "the loss became {total} at step {step}; lower the learning rate (lr = {}) or check the data",
+                cfg.lr
+            );
+        }
+        let grads = GradientsParams::from_grads(losses.total.backward(), &student);
+        let lr = step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, step);
+        student = optim.step(lr, student, grads);
+        if let Some(t) = teacher.take() {
+            teacher = Some(
+                ema_update(t, &student, ema_decay(step + 1, cfg.ema_decay))
+                    .map_err(anyhow::Error::msg)?,
+            );
+        }
+        let opt = |t: &Option<Tensor<B, 1>>| {
+            t.as_ref()
+                .map(scalar)
+                .map(|v| format!("{v:.6}"))
+                .unwrap_or_default()
+        };
+        writeln!(
+            log,
+            "{},{lr:.6e},{:.6},{total:.6},{:.6},{},{},{},{},{:.3}",
+            step + 1,
+            losses.ramp,
+            scalar(&losses.seg),
+            opt(&losses.sdm),
+            opt(&losses.contrast),
+            opt(&losses.pd),
+            opt(&losses.con),
+            t0.elapsed().as_secs_f64()
+        )?;
+        first_loss.get_or_insert(total);
+        last_loss = Some(total);
+        state.step = step + 1;
+        if let Some(b) = &bar {
+            b.set_position(state.step as u64);
+            b.set_message(format!("loss {total:.4} seg {:.4}", scalar(&losses.seg)));
+        }
+        let done = state.step == cfg.max_steps;
+        if (cfg.eval_every > 0 && state.step % cfg.eval_every == 0) || done {
+            let dice = evaluate_step(run, cfg, data, &student, device, state.step)?;
+            last_dice = dice;
+            if let Some(d) = dice {
+                if state.best_dice.is_none_or(|b| d > b) {
+                    state.best_dice = Some(d);
+                    state.best_step = Some(state.step);
+                    save_best(run, &student, &state)?;
+                }
+                if let Some(b) = &bar {
+                    b.println(format!(
+                        "step {}: validation Dice {:.2}%",
+                        state.step,
+                        100.0 * d
+                    ));
+                }
+            }
+        }
+        if state.step % cfg.checkpoint_every.max(1) == 0 || done || state.step == end {
+            checkpoint::save(run, &student, teacher.as_ref(), &optim, &state)?;
+        }
+    }
+    if let Some(b) = bar {
+        b.finish();
+    }
+    Ok(TrainSummary {
+        steps_done: state.step,
+        first_loss,
+        last_loss,
+        last_dice,
+        best: state,
+    })
+}
+
+fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} it {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_position(start as u64);
+    bar.reset_eta();
+    Some(bar)
+}
+
+fn open_log(run: &RunDir) -> anyhow::Result<std::fs::File> {
+    let path = run.train_log();
+    let new = !path.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if new {
+        writeln!(f, "step,lr,ramp,loss,seg,sdm,contrast,pd,con,seconds")?;
+    }
+    Ok(f)
+}
+
+/// Evaluate the student on the run's validation (test) cases; writes `evaluations/step_N.csv` and
+/// a line of `evaluations/summary.csv`. Returns the mean Dice (`None` without test cases).
+fn evaluate_step<B: AutodiffBackend>(
+    run: &RunDir,
+    cfg: &SimcvdConfig,
+    data: &TrainData,
+    student: &semiseg::simcvd::SimcvdModel<B>,
+    device: &B::Device,
+    step: usize,
+) -> anyhow::Result<Option<f64>> {
+    if data.test.is_empty() {
+        return Ok(None);
+    }
+    let net = student.valid().net;
+    let results = evaluate(
+        &net,
+        &data.test,
+        cfg.patch,
+        cfg.stride,
+        device,
+        None,
+        &mut |_, _| {},
+    )?;
+    let metrics: Vec<_> = results.iter().map(|(_, m)| *m).collect();
+    let mean = mean_metrics(&metrics).expect("non-empty");
+    std::fs::create_dir_all(run.evaluations())?;
+    let csv = run.evaluations().join(format!("step_{step:06}.csv"));
+    if csv.exists() {
+        std::fs::remove_file(&csv)?; // written by this run before a resume
+    }
+    write_csv(&csv, &results, &mean, SpacingUnit::Voxel)?;
+    let summary = run.evaluations().join("summary.csv");
+    let new = !summary.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&summary)?;
+    if new {
+        writeln!(f, "step,dice,jaccard,hd95_voxel,asd_voxel")?;
+    }
+    writeln!(
+        f,
+        "{step},{:.6},{:.6},{:.6},{:.6}",
+        mean.dice, mean.jaccard, mean.hd95, mean.asd
+    )?;
+    Ok(Some(mean.dice))
+}
+
+fn save_best<B: AutodiffBackend>(
+    run: &RunDir,
+    student: &semiseg::simcvd::SimcvdModel<B>,
+    state: &TrainState,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(run.best())?;
+    student
+        .clone()
+        .save_file(run.best().join("model"), &checkpoint::Rec::new())
+        .context("saving the best model")?;
+    crate::run_dir::write_atomic(
+        &run.best().join("state.json"),
+        serde_json::to_string_pretty(state)?.as_bytes(),
+    )
+}
