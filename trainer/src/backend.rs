@@ -75,7 +75,7 @@ fn check_wgpu() -> anyhow::Result<()> {
         t.sum().into_scalar()
     });
     match ok {
-        Ok(v) if v == 3.0 => Ok(()),
+        Ok(3.0) => Ok(()),
         _ => anyhow::bail!(
             "--backend wgpu: no usable GPU adapter (Vulkan/Metal/DX12) here; use --backend cuda or --backend cpu"
         ),

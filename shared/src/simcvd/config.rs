@@ -156,7 +156,7 @@ impl SimcvdConfig {
         if !(self.lr > 0.0 && self.tau > 0.0 && self.n_filters > 0) {
             return Err("lr, tau and n_filters must be positive".into());
         }
-        if self.stride.iter().any(|&s| s == 0) {
+        if self.stride.contains(&0) {
             return Err("stride must be positive".into());
         }
         if self.use_contrast && !self.use_sdm {

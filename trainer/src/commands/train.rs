@@ -116,6 +116,9 @@ fn write_manifest(run: &RunDir, ds: &Dataset, split: &Split) -> anyhow::Result<(
 }
 
 pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if !a.print_config {
+        crate::backend::check(a.backend)?; // before any folder is created
+    }
     let (run, cfg, data_dir, fresh) = match &a.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;

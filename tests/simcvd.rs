@@ -1,0 +1,365 @@
+//! SimCVD end to end on the CPU, through the command line: a small configuration on a synthetic
+//! dataset learns (loss falls, held-out Dice passes a threshold), a run is reproducible from its
+//! seed, a resumed run equals the uninterrupted one, and eval-model / predict write aligned masks.
+
+use semiseg::volume::read_nifti;
+use semiseg_integration::cli;
+use std::path::{Path, PathBuf};
+
+/// A tiny SimCVD configuration: every loss term on, small widths.
+const SMALL: &str = r#"
+method = "simcvd"
+labeled = 4
+patch = [32, 32, 32]
+stride = [16, 16, 16]
+max_steps = 60
+n_filters = 4
+proj_pool = 16
+proj_hidden = [32]
+proj_out = 16
+eval_every = 30
+checkpoint_every = 1000
+"#;
+
+/// burn's random generator is process-wide (`Backend::seed`), so two trainings in one process
+/// would draw from each other's stream: the tests that train take this lock. (The CLI trains one
+/// run per process, which is what the reproducibility guarantee covers.)
+static ONE_TRAINING_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_TRAINING_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    config: PathBuf,
+    runs: PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("synth");
+    cli(&[
+        "synth",
+        "3d",
+        "--out",
+        s(&data),
+        "--cases",
+        "10",
+        "--test",
+        "2",
+        "--size",
+        "32",
+    ])
+    .unwrap();
+    let config = dir.path().join("small.toml");
+    std::fs::write(&config, SMALL).unwrap();
+    Setup {
+        runs: dir.path().join("runs"),
+        data,
+        config,
+        _dir: dir,
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn train(st: &Setup, name: &str, extra: &[&str]) -> Result<String, String> {
+    let mut args = vec![
+        "train",
+        "simcvd",
+        "--data",
+        s(&st.data),
+        "--config",
+        s(&st.config),
+        "--backend",
+        "cpu",
+        "--runs",
+        s(&st.runs),
+        "--name",
+        name,
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+/// The loss columns of a run's log (without the wall-clock column).
+fn log(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("train_log.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+#[test]
+fn a_small_simcvd_learns_the_synthetic_organ() {
+    let _one = lock();
+    let st = setup();
+    let out = train(&st, "learn", &[]).unwrap();
+    assert!(out.contains("steps 60/60"), "{out}");
+    let run = st.runs.join("learn");
+    let rows: Vec<Vec<f64>> = log(&run)[1..]
+        .iter()
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    let seg = |r: &[Vec<f64>]| r.iter().map(|row| row[4]).sum::<f64>() / r.len() as f64;
+    let (first, last) = (seg(&rows[..10]), seg(&rows[50..]));
+    assert!(last < 0.75 * first, "supervised loss {first} -> {last}");
+    // every SimCVD term was computed
+    assert!(
+        rows.iter().all(|r| r[5..9].iter().all(|v| v.is_finite())),
+        "a loss term is missing"
+    );
+    let summary = std::fs::read_to_string(run.join("evaluations/summary.csv")).unwrap();
+    let dice: f64 = summary
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        dice > 0.5,
+        "held-out Dice after 60 steps: {dice}\n{summary}"
+    );
+    assert!(run.join("best/model.mpk").exists());
+}
+
+#[test]
+fn runs_are_reproducible_resumable_and_usable() {
+    let _one = lock();
+    let st = setup();
+    let short = ["--steps", "6", "--eval-every", "6"];
+    train(&st, "a", &short).unwrap();
+    train(&st, "b", &short).unwrap();
+    let mut stop = short.to_vec();
+    stop.extend(["--stop-after", "3"]);
+    let out = train(&st, "c", &stop).unwrap();
+    assert!(out.contains("--resume"), "{out}");
+    let c = st.runs.join("c");
+    let out = cli(&[
+        "train",
+        "simcvd",
+        "--resume",
+        s(&c),
+        "--backend",
+        "cpu",
+        "--quiet",
+    ])
+    .unwrap();
+    assert!(
+        out.contains("resuming") && out.contains("steps 6/6"),
+        "{out}"
+    );
+    let (a, b) = (st.runs.join("a"), st.runs.join("b"));
+    assert_eq!(log(&a), log(&b), "same seed, different losses");
+    assert_eq!(
+        log(&a),
+        log(&c),
+        "resumed run differs from the uninterrupted one"
+    );
+    let eval = |r: &Path| std::fs::read_to_string(r.join("evaluations/step_000006.csv")).unwrap();
+    assert_eq!(eval(&a), eval(&b));
+    assert_eq!(eval(&a), eval(&c));
+    // a different seed gives a different run
+    let mut other = short.to_vec();
+    other.extend(["--seed", "7"]);
+    train(&st, "d", &other).unwrap();
+    assert_ne!(log(&a), log(&st.runs.join("d")));
+    // the run folder records what it needs
+    let manifest = std::fs::read_to_string(a.join("manifest.json")).unwrap();
+    assert!(manifest.contains("image_sha256") && manifest.contains("synth_000"));
+    let config = std::fs::read_to_string(a.join("config.toml")).unwrap();
+    assert!(
+        config.contains("max_steps = 6") && config.contains("seed = 1337"),
+        "{config}"
+    );
+
+    // eval-model writes masks aligned with each input, and never overwrites them
+    let out = cli(&[
+        "eval-model",
+        "--run",
+        s(&a),
+        "--data",
+        s(&st.data),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap();
+    assert!(out.contains("mean (2 cases)"), "{out}");
+    let preds = a.join("predictions-last");
+    for id in ["synth_008", "synth_009"] {
+        let mask = read_nifti(preds.join(format!("{id}.nii.gz")), &Default::default()).unwrap();
+        let scan = read_nifti(
+            st.data.join(format!("imagesTr/{id}.nii.gz")),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (mask.dims, mask.affine, mask.orientation()),
+            (scan.dims, scan.affine, scan.orientation())
+        );
+        assert!(mask.data.iter().all(|&v| v == 0.0 || v == 1.0));
+    }
+    let err = cli(&[
+        "eval-model",
+        "--run",
+        s(&a),
+        "--data",
+        s(&st.data),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap_err();
+    assert!(err.contains("already exists"), "{err}");
+    // predict on one scan gives the same mask as eval-model
+    let out_mask = a.join("one.nii.gz");
+    let scan = st.data.join("imagesTr/synth_009.nii.gz");
+    cli(&[
+        "predict",
+        "--model",
+        s(&a),
+        s(&scan),
+        "-o",
+        s(&out_mask),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap();
+    let one = read_nifti(&out_mask, &Default::default()).unwrap();
+    let from_eval = read_nifti(preds.join("synth_009.nii.gz"), &Default::default()).unwrap();
+    assert_eq!(one.data, from_eval.data);
+    let err = cli(&[
+        "predict",
+        "--model",
+        s(&a),
+        s(&scan),
+        "-o",
+        s(&out_mask),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap_err();
+    assert!(err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn baselines_and_ablations_run() {
+    let _one = lock();
+    let st = setup();
+    let two = ["--steps", "2", "--eval-every", "0"];
+    for (name, extra) in [
+        ("sup", vec!["--method", "supervised"]),
+        ("mt", vec!["--method", "mean-teacher"]),
+        ("nopd", vec!["--no-pd", "--no-contrast"]),
+    ] {
+        // --method conflicts with a config file's method, so these use flags only
+        let mut args = vec![
+            "train",
+            "simcvd",
+            "--data",
+            s(&st.data),
+            "--backend",
+            "cpu",
+            "--runs",
+            s(&st.runs),
+            "--name",
+            name,
+            "--quiet",
+            "--labeled",
+            "4",
+            "--patch",
+            "32,32,32",
+            "--stride",
+            "16,16,16",
+            "--n-filters",
+            "4",
+        ];
+        args.extend_from_slice(&two);
+        args.extend(extra.iter().copied());
+        let out = cli(&args).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(out.contains("steps 2/2"), "{name}: {out}");
+    }
+    let cfg = |n: &str| std::fs::read_to_string(st.runs.join(n).join("config.toml")).unwrap();
+    assert!(
+        cfg("sup").contains("method = \"supervised\"") && cfg("sup").contains("unlabeled_bs = 0")
+    );
+    assert!(cfg("mt").contains("use_contrast = false") && cfg("mt").contains("use_con = true"));
+    assert!(cfg("nopd").contains("use_pd = false") && cfg("nopd").contains("use_sdm = true"));
+    // the supervised baseline's log has no unsupervised terms
+    let sup_log = std::fs::read_to_string(st.runs.join("sup/train_log.csv")).unwrap();
+    assert!(sup_log.lines().nth(1).unwrap().contains(",,,"), "{sup_log}");
+}
+
+#[test]
+fn bad_training_requests_are_clear_errors() {
+    let _one = lock();
+    let st = setup();
+    let err = train(&st, "x", &["--patch", "30,32,32"]).unwrap_err();
+    assert!(err.contains("multiple of 16"), "{err}");
+    train(&st, "y", &["--steps", "1", "--eval-every", "0"]).unwrap();
+    let err = train(&st, "y", &["--steps", "1"]).unwrap_err();
+    assert!(
+        err.contains("already exists") && err.contains("--resume"),
+        "{err}"
+    );
+    let err = cli(&[
+        "train",
+        "simcvd",
+        "--resume",
+        s(&st.data),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap_err();
+    assert!(err.contains("not a semiseg run"), "{err}");
+    let err = train(&st, "z", &["--labeled", "20"]).unwrap_err();
+    assert!(err.contains("only 8"), "{err}");
+    let err = cli(&[
+        "train",
+        "simcvd",
+        "--data",
+        s(&st.data),
+        "--config",
+        "/nonexistent.toml",
+    ])
+    .unwrap_err();
+    assert!(err.contains("/nonexistent.toml"), "{err}");
+    // without an NVIDIA driver (CI), asking for CUDA is a clear error, not a panic in cudarc
+    let driver = [
+        "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+        "/usr/lib64/libcuda.so.1",
+    ];
+    if !driver.iter().any(|p| Path::new(p).exists()) {
+        let err = cli(&[
+            "train",
+            "simcvd",
+            "--data",
+            s(&st.data),
+            "--config",
+            s(&st.config),
+            "--backend",
+            "cuda",
+            "--runs",
+            s(&st.runs),
+            "--name",
+            "gpu",
+            "--quiet",
+        ])
+        .unwrap_err();
+        assert!(err.contains("no CUDA driver"), "{err}");
+    }
+}
