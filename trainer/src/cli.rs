@@ -56,6 +56,35 @@ pub enum Command {
     /// Generate synthetic datasets for tests and demos.
     #[command(subcommand)]
     Synth(SynthCommand),
+    /// Benchmarks: time a training step and whole-volume inference on a backend.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// One SimCVD training step (2+2 patches, student + EMA teacher) and sliding-window inference.
+    #[command(after_help = "Examples:\n  semiseg bench simcvd --backend cuda --data ../shared/data/la2018\n  semiseg bench simcvd --backend cpu --n-filters 16 --steps 2\n\n\
+                      Prints one markdown table row; docs/benchmarks.md collects them with the machine they ran on.")]
+    Simcvd(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    pub backend: BackendKind,
+    /// V-Net width.
+    #[arg(long, default_value_t = 16)]
+    pub n_filters: usize,
+    /// Patch X,Y,Z (default 112,112,80).
+    #[arg(long, value_parser = parse_triple, value_name = "X,Y,Z")]
+    pub patch: Option<[usize; 3]>,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    /// Dataset whose first test case is segmented (default: a zero volume of LA's typical size).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

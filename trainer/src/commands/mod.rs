@@ -1,5 +1,6 @@
 //! One file per command.
 
+mod bench;
 mod dataset;
 mod eval;
 mod eval_model;
@@ -8,7 +9,7 @@ mod predict;
 mod synth;
 mod train;
 
-use crate::cli::{Cli, Command, SynthCommand, TrainCommand};
+use crate::cli::{BenchCommand, Cli, Command, SynthCommand, TrainCommand};
 use std::io::Write;
 
 pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -20,5 +21,6 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::EvalModel(a) => eval_model::run(&a, out),
         Command::Predict(a) => predict::run(&a, out),
         Command::Synth(SynthCommand::ThreeD(a)) => synth::run_3d(&a, out),
+        Command::Bench(BenchCommand::Simcvd(a)) => bench::run(&a, out),
     }
 }
