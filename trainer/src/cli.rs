@@ -64,8 +64,10 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// One SimCVD training step (2+2 patches, student + EMA teacher) and sliding-window inference.
-    #[command(after_help = "Examples:\n  semiseg bench simcvd --backend cuda --data ../shared/data/la2018\n  semiseg bench simcvd --backend cpu --n-filters 16 --steps 2\n\n\
-                      Prints one markdown table row; docs/benchmarks.md collects them with the machine they ran on.")]
+    #[command(
+        after_help = "Examples:\n  semiseg bench simcvd --backend cuda --data ../shared/data/la2018\n  semiseg bench simcvd --backend cpu --n-filters 16 --steps 2\n\n\
+                      Prints one markdown table row; docs/benchmarks.md collects them with the machine they ran on."
+    )]
     Simcvd(BenchArgs),
 }
 

@@ -22,19 +22,33 @@ fn random_batch(cfg: &SimcvdConfig) -> HostBatch {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let p = cfg.patch;
     let n: usize = p.iter().product();
-    let mut vol = |k: usize| -> Vec<f32> { (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let mut vol =
+        |k: usize| -> Vec<f32> { (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect() };
     let (labeled, unlabeled) = (vol(cfg.labeled_bs), vol(cfg.unlabeled_bs));
     let ball: Vec<bool> = (0..n)
         .map(|f| {
             let c = [f / (p[1] * p[2]), (f / p[2]) % p[1], f % p[2]];
-            (0..3).map(|a| (c[a] as f64 / p[a] as f64 - 0.5).powi(2)).sum::<f64>() < 0.06
+            (0..3)
+                .map(|a| (c[a] as f64 / p[a] as f64 - 0.5).powi(2))
+                .sum::<f64>()
+                < 0.06
         })
         .collect();
     let sdm = signed_distance_map(&ball, p);
     HostBatch {
         patch: p,
-        labels: ball.iter().map(|&b| b as u8 as f32).cycle().take(cfg.labeled_bs * n).collect(),
-        sdm: sdm.iter().copied().cycle().take(cfg.labeled_bs * n).collect(),
+        labels: ball
+            .iter()
+            .map(|&b| b as u8 as f32)
+            .cycle()
+            .take(cfg.labeled_bs * n)
+            .collect(),
+        sdm: sdm
+            .iter()
+            .copied()
+            .cycle()
+            .take(cfg.labeled_bs * n)
+            .collect(),
         labeled,
         unlabeled,
         n_labeled: cfg.labeled_bs,
@@ -56,7 +70,11 @@ fn bench<B: AutodiffBackend>(
     let mut student = cfg.init_model::<B>(device);
     let mut teacher = teacher_from(&student);
     let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig { momentum: 0.9, dampening: 0.0, nesterov: false }))
+        .with_momentum(Some(MomentumConfig {
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: false,
+        }))
         .init::<B, semiseg::simcvd::SimcvdModel<B>>();
     let host = random_batch(cfg);
     let mut step_times = Vec::new();
@@ -68,7 +86,13 @@ fn bench<B: AutodiffBackend>(
         student = optim.step(0.01, student, grads);
         teacher = ema_update(teacher, &student, 0.99).map_err(anyhow::Error::msg)?;
         // read a value back so the GPU queue is drained before the clock stops
-        let _ = sync(teacher.net.forward(batch.labeled.clone().narrow(0, 0, 1)).seg.mean());
+        let _ = sync(
+            teacher
+                .net
+                .forward(batch.labeled.clone().narrow(0, 0, 1))
+                .seg
+                .mean(),
+        );
         if i > 0 {
             step_times.push(t0.elapsed().as_secs_f64()); // the first step includes warm-up
         }
@@ -77,7 +101,15 @@ fn bench<B: AutodiffBackend>(
     let inner_device = device.clone();
     let t0 = Instant::now();
     let mut windows = 0;
-    let _ = sliding_window_predict(&net, volume, cfg.patch, cfg.stride, 2, &inner_device, &mut |_, n| windows = n);
+    let _ = sliding_window_predict(
+        &net,
+        volume,
+        cfg.patch,
+        cfg.stride,
+        2,
+        &inner_device,
+        &mut |_, n| windows = n,
+    );
     let infer = t0.elapsed().as_secs_f64();
     step_times.sort_by(f64::total_cmp);
     Ok((step_times[step_times.len() / 2], infer, windows))
@@ -95,17 +127,30 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Some(dir) => {
             let ds = Dataset::open(dir)?;
             let split = Split::from_lists(&ds, LabeledChoice::First(0))?;
-            let id = split.test.first().cloned().ok_or_else(|| anyhow::anyhow!("{} has no test.list", dir.display()))?;
-            let one = Split { labeled: vec![], unlabeled: vec![], test: vec![id.clone()] };
+            let id = split
+                .test
+                .first()
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{} has no test.list", dir.display()))?;
+            let one = Split {
+                labeled: vec![],
+                unlabeled: vec![],
+                test: vec![id.clone()],
+            };
             let data = TrainData::load(&ds, &one, false)?;
             (data.test.into_iter().next().expect("one case").image, id)
         }
         None => {
             let dims = [144, 120, 88];
-            (Grid::new(vec![0.0; dims.iter().product()], dims), "zeros 144x120x88".to_string())
+            (
+                Grid::new(vec![0.0; dims.iter().product()], dims),
+                "zeros 144x120x88".to_string(),
+            )
         }
     };
-    let (step, infer, windows) = with_backend!(a.backend, |B, device| bench::<B>(&cfg, a.steps, &volume, &device)?);
+    let (step, infer, windows) = with_backend!(a.backend, |B, device| bench::<B>(
+        &cfg, a.steps, &volume, &device
+    )?);
     writeln!(out, "| backend | n_filters | patch | train step (2+2, median of {}) | sliding window ({name}, {windows} windows) | peak RSS |", a.steps)?;
     writeln!(out, "|---|---|---|---|---|---|")?;
     writeln!(
@@ -118,7 +163,9 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         cfg.patch[2],
         step,
         infer,
-        peak_rss().map(|m| format!("{m:.2} GiB")).unwrap_or_else(|| "-".into())
+        peak_rss()
+            .map(|m| format!("{m:.2} GiB"))
+            .unwrap_or_else(|| "-".into())
     )?;
     Ok(())
 }
