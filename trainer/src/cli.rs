@@ -277,6 +277,16 @@ pub enum SpacingUnit {
     Mm,
 }
 
+impl SpacingUnit {
+    /// The unit's name in table headers and CSV columns.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpacingUnit::Voxel => "voxel",
+            SpacingUnit::Mm => "mm",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Folder of predicted masks (.nii / .nii.gz).

@@ -20,10 +20,7 @@ pub fn print_table(
     mean: &CaseMetrics,
     unit: SpacingUnit,
 ) -> anyhow::Result<()> {
-    let u = match unit {
-        SpacingUnit::Voxel => "voxel",
-        SpacingUnit::Mm => "mm",
-    };
+    let u = unit.name();
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
     t.set_header(vec![
@@ -65,10 +62,7 @@ pub fn write_csv(
     mean: &CaseMetrics,
     unit: SpacingUnit,
 ) -> anyhow::Result<()> {
-    let u = match unit {
-        SpacingUnit::Voxel => "voxel",
-        SpacingUnit::Mm => "mm",
-    };
+    let u = unit.name();
     let mut w = csv::Writer::from_path(path)?;
     w.write_record([
         "case".to_string(),

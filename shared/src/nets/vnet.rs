@@ -172,49 +172,39 @@ impl VNetConfig {
 impl<B: Backend> VNet<B> {
     /// `x`: `[B, C, X, Y, Z]` with X, Y, Z multiples of 16 -> logits, SDM and x5 features.
     pub fn forward(&self, x: Tensor<B, 5>) -> VNetOutput<B> {
-        let x1 = self.block1.forward(x);
-        let x2 = self.block2.forward(self.down1.forward(x1.clone()));
-        let x3 = self.block3.forward(self.down2.forward(x2.clone()));
-        let x4 = self.block4.forward(self.down3.forward(x3.clone()));
-        let x5 = self
-            .dropout
-            .forward(self.block5.forward(self.down4.forward(x4.clone())));
-        let x6 = self.block6.forward(self.up5.forward(x5.clone()) + x4);
-        let x7 = self.block7.forward(self.up6.forward(x6) + x3);
-        let x8 = self.block8.forward(self.up7.forward(x7) + x2);
-        let x9 = self
-            .dropout
-            .forward(self.block9.forward(self.up8.forward(x8) + x1));
+        self.forward_observed(x, &mut |_| {})
+    }
+
+    /// [`VNet::forward`], calling `observe` with each stage output x1..x9 in order (for checks).
+    pub fn forward_observed(
+        &self,
+        x: Tensor<B, 5>,
+        observe: &mut dyn FnMut(&Tensor<B, 5>),
+    ) -> VNetOutput<B> {
+        let mut seen = |t: Tensor<B, 5>| {
+            observe(&t);
+            t
+        };
+        let x1 = seen(self.block1.forward(x));
+        let x2 = seen(self.block2.forward(self.down1.forward(x1.clone())));
+        let x3 = seen(self.block3.forward(self.down2.forward(x2.clone())));
+        let x4 = seen(self.block4.forward(self.down3.forward(x3.clone())));
+        let x5 = seen(
+            self.dropout
+                .forward(self.block5.forward(self.down4.forward(x4.clone()))),
+        );
+        let x6 = seen(self.block6.forward(self.up5.forward(x5.clone()) + x4));
+        let x7 = seen(self.block7.forward(self.up6.forward(x6) + x3));
+        let x8 = seen(self.block8.forward(self.up7.forward(x7) + x2));
+        let x9 = seen(
+            self.dropout
+                .forward(self.block9.forward(self.up8.forward(x8) + x1)),
+        );
         VNetOutput {
             seg: self.seg_head.forward(x9.clone()),
             sdm: self.sdm_head.as_ref().map(|h| h.forward(x9).tanh()),
             features: x5,
         }
-    }
-
-    /// Per-stage output shapes for an input shape (for checks and docs): x1..x9.
-    pub fn stage_shapes(&self, x: Tensor<B, 5>) -> Vec<[usize; 5]> {
-        let x1 = self.block1.forward(x);
-        let x2 = self.block2.forward(self.down1.forward(x1.clone()));
-        let x3 = self.block3.forward(self.down2.forward(x2.clone()));
-        let x4 = self.block4.forward(self.down3.forward(x3.clone()));
-        let x5 = self.block5.forward(self.down4.forward(x4.clone()));
-        let x6 = self
-            .block6
-            .forward(self.up5.forward(x5.clone()) + x4.clone());
-        let x7 = self
-            .block7
-            .forward(self.up6.forward(x6.clone()) + x3.clone());
-        let x8 = self
-            .block8
-            .forward(self.up7.forward(x7.clone()) + x2.clone());
-        let x9 = self
-            .block9
-            .forward(self.up8.forward(x8.clone()) + x1.clone());
-        [x1, x2, x3, x4, x5, x6, x7, x8, x9]
-            .iter()
-            .map(|t| t.dims())
-            .collect()
     }
 }
 
@@ -261,7 +251,8 @@ mod tests {
         let f = 2;
         let net: VNet<Flex> = VNetConfig::new().with_n_filters(f).init(&dev);
         let x = Tensor::<Flex, 5>::zeros([1, 1, 112, 112, 80], &dev);
-        let s = net.stage_shapes(x.clone());
+        let mut s = Vec::new();
+        let out = net.forward_observed(x, &mut |t| s.push(t.dims()));
         assert_eq!(s[0], [1, f, 112, 112, 80]);
         assert_eq!(s[1], [1, 2 * f, 56, 56, 40]);
         assert_eq!(s[2], [1, 4 * f, 28, 28, 20]);
@@ -271,7 +262,6 @@ mod tests {
         assert_eq!(s[6], [1, 4 * f, 28, 28, 20]);
         assert_eq!(s[7], [1, 2 * f, 56, 56, 40]);
         assert_eq!(s[8], [1, f, 112, 112, 80]);
-        let out = net.forward(x);
         assert_eq!(out.seg.dims(), [1, 2, 112, 112, 80]);
         assert_eq!(out.sdm.unwrap().dims(), [1, 1, 112, 112, 80]);
         assert_eq!(out.features.dims(), [1, 16 * f, 7, 7, 5]);

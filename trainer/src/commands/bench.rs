@@ -116,8 +116,10 @@ fn bench<B: AutodiffBackend>(
 }
 
 pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut cfg = SimcvdConfig::default();
-    cfg.n_filters = a.n_filters;
+    let mut cfg = SimcvdConfig {
+        n_filters: a.n_filters,
+        ..Default::default()
+    };
     if let Some(p) = a.patch {
         cfg.patch = p;
     }

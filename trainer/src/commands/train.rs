@@ -116,9 +116,6 @@ fn write_manifest(run: &RunDir, ds: &Dataset, split: &Split) -> anyhow::Result<(
 }
 
 pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if !a.print_config {
-        crate::backend::check(a.backend)?; // before any folder is created
-    }
     let (run, cfg, data_dir, fresh) = match &a.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
@@ -136,6 +133,7 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 return Ok(());
             }
             let data = a.data.clone().expect("clap requires --data");
+            crate::backend::check(a.backend)?; // before any folder is created
             let run = match &a.name {
                 Some(name) => RunDir::create(&a.runs, name)?,
                 None => RunDir::create_timestamped(&a.runs, &default_name(&cfg))?,
