@@ -188,19 +188,16 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let summary = with_backend!(a.backend, |B, device| train::<B>(
         &run, &cfg, &data, &device, &opts, out
     )?);
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or("-".into());
     writeln!(
         out,
-        "steps {}/{}; loss {} -> {}",
+        "steps {}/{}; supervised loss {} -> {}; total loss {} -> {} (the ramp brings the unsupervised terms in)",
         summary.steps_done,
         cfg.max_steps,
-        summary
-            .first_loss
-            .map(|v| format!("{v:.4}"))
-            .unwrap_or("-".into()),
-        summary
-            .last_loss
-            .map(|v| format!("{v:.4}"))
-            .unwrap_or("-".into()),
+        f(summary.first_seg),
+        f(summary.last_seg),
+        f(summary.first_loss),
+        f(summary.last_loss),
     )?;
     if let Some(d) = summary.last_dice {
         writeln!(

@@ -35,6 +35,9 @@ pub struct TrainSummary {
     pub steps_done: usize,
     pub first_loss: Option<f64>,
     pub last_loss: Option<f64>,
+    /// The supervised term alone (the total grows while the ramp brings the other terms in).
+    pub first_seg: Option<f64>,
+    pub last_seg: Option<f64>,
     pub last_dice: Option<f64>,
     pub best: TrainState,
 }
@@ -90,6 +93,8 @@ pub fn train<B: AutodiffBackend>(
     let mut log = open_log(run)?;
     let mut first_loss = None;
     let mut last_loss = None;
+    let mut first_seg = None;
+    let mut last_seg = None;
     let mut last_dice = None;
     let t0 = Instant::now();
     for step in start..end {
@@ -114,6 +119,7 @@ pub fn train<B: AutodiffBackend>(
                     .map_err(anyhow::Error::msg)?,
             );
         }
+        let seg = scalar(&losses.seg);
         let opt = |t: &Option<Tensor<B, 1>>| {
             t.as_ref()
                 .map(scalar)
@@ -125,7 +131,7 @@ pub fn train<B: AutodiffBackend>(
             "{},{lr:.6e},{:.6},{total:.6},{:.6},{},{},{},{},{:.3}",
             step + 1,
             losses.ramp,
-            scalar(&losses.seg),
+            seg,
             opt(&losses.sdm),
             opt(&losses.contrast),
             opt(&losses.pd),
@@ -134,10 +140,12 @@ pub fn train<B: AutodiffBackend>(
         )?;
         first_loss.get_or_insert(total);
         last_loss = Some(total);
+        first_seg.get_or_insert(seg);
+        last_seg = Some(seg);
         state.step = step + 1;
         if let Some(b) = &bar {
             b.set_position(state.step as u64);
-            b.set_message(format!("loss {total:.4} seg {:.4}", scalar(&losses.seg)));
+            b.set_message(format!("loss {total:.4} seg {seg:.4}"));
         }
         let done = state.step == cfg.max_steps;
         if (cfg.eval_every > 0 && state.step % cfg.eval_every == 0) || done {
@@ -169,6 +177,8 @@ pub fn train<B: AutodiffBackend>(
         steps_done: state.step,
         first_loss,
         last_loss,
+        first_seg,
+        last_seg,
         last_dice,
         best: state,
     })
