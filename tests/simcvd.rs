@@ -189,7 +189,7 @@ fn runs_are_reproducible_resumable_and_usable() {
     );
 
     // eval-model writes masks aligned with each input, and never overwrites them
-    let out = cli(&[
+    let eval_model = [
         "eval-model",
         "--run",
         s(&a),
@@ -197,8 +197,8 @@ fn runs_are_reproducible_resumable_and_usable() {
         s(&st.data),
         "--backend",
         "cpu",
-    ])
-    .unwrap();
+    ];
+    let out = cli(&eval_model).unwrap();
     assert!(out.contains("mean (2 cases)"), "{out}");
     let preds = a.join("predictions-last");
     for id in ["synth_008", "synth_009"] {
@@ -214,21 +214,12 @@ fn runs_are_reproducible_resumable_and_usable() {
         );
         assert!(mask.data.iter().all(|&v| v == 0.0 || v == 1.0));
     }
-    let err = cli(&[
-        "eval-model",
-        "--run",
-        s(&a),
-        "--data",
-        s(&st.data),
-        "--backend",
-        "cpu",
-    ])
-    .unwrap_err();
+    let err = cli(&eval_model).unwrap_err();
     assert!(err.contains("already exists"), "{err}");
     // predict on one scan gives the same mask as eval-model
     let out_mask = a.join("one.nii.gz");
     let scan = st.data.join("imagesTr/synth_009.nii.gz");
-    cli(&[
+    let predict = [
         "predict",
         "--model",
         s(&a),
@@ -237,22 +228,12 @@ fn runs_are_reproducible_resumable_and_usable() {
         s(&out_mask),
         "--backend",
         "cpu",
-    ])
-    .unwrap();
+    ];
+    cli(&predict).unwrap();
     let one = read_nifti(&out_mask, &Default::default()).unwrap();
     let from_eval = read_nifti(preds.join("synth_009.nii.gz"), &Default::default()).unwrap();
     assert_eq!(one.data, from_eval.data);
-    let err = cli(&[
-        "predict",
-        "--model",
-        s(&a),
-        s(&scan),
-        "-o",
-        s(&out_mask),
-        "--backend",
-        "cpu",
-    ])
-    .unwrap_err();
+    let err = cli(&predict).unwrap_err();
     assert!(err.contains("already exists"), "{err}");
 }
 
