@@ -46,6 +46,7 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         test,
     };
     let data = TrainData::load(&ds, &split, false)?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let results = with_backend!(a.backend, |B, device| {
         let (cfg, model) = load_run_model::<B>(&run, a.checkpoint, &device)?;
         let net = model.valid().net;
@@ -57,11 +58,15 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             &device,
             Some(&pred_dir),
             &mut |i, n| {
-                eprint!("\rsegmented {i}/{n}");
+                if tty {
+                    eprint!("\rsegmented {i}/{n}");
+                }
             },
         )?
     });
-    eprintln!();
+    if tty {
+        eprintln!();
+    }
     let metrics: Vec<_> = results.iter().map(|(_, m)| *m).collect();
     let mean = mean_metrics(&metrics).expect("cases");
     let named: Vec<_> = results
