@@ -70,6 +70,10 @@ fn s(p: &Path) -> &str {
 }
 
 fn train(st: &Setup, name: &str, extra: &[&str]) -> Result<String, String> {
+    train_on(st, name, "cpu", extra)
+}
+
+fn train_on(st: &Setup, name: &str, backend: &str, extra: &[&str]) -> Result<String, String> {
     let mut args = vec![
         "train",
         "simcvd",
@@ -78,7 +82,7 @@ fn train(st: &Setup, name: &str, extra: &[&str]) -> Result<String, String> {
         "--config",
         s(&st.config),
         "--backend",
-        "cpu",
+        backend,
         "--runs",
         s(&st.runs),
         "--name",
@@ -325,22 +329,7 @@ fn bad_training_requests_are_clear_errors() {
         "/usr/lib64/libcuda.so.1",
     ];
     if !driver.iter().any(|p| Path::new(p).exists()) {
-        let err = cli(&[
-            "train",
-            "simcvd",
-            "--data",
-            s(&st.data),
-            "--config",
-            s(&st.config),
-            "--backend",
-            "cuda",
-            "--runs",
-            s(&st.runs),
-            "--name",
-            "gpu",
-            "--quiet",
-        ])
-        .unwrap_err();
+        let err = train_on(&st, "gpu", "cuda", &[]).unwrap_err();
         assert!(err.contains("no CUDA driver"), "{err}");
     }
 }

@@ -149,16 +149,11 @@ impl Reorientation {
                 }
             })
         });
-        Ok(self.original.with_data_unchecked(data))
-    }
-}
-
-impl Volume {
-    fn with_data_unchecked(&self, data: Vec<f32>) -> Volume {
-        Volume {
+        // `original` keeps the geometry and header without voxels
+        Ok(Volume {
             data,
-            ..self.clone()
-        }
+            ..self.original.clone()
+        })
     }
 }
 
