@@ -11,6 +11,7 @@
 //! - [`simcvd`]: SimCVD's pieces (spec part B); for now the normalised signed distance map (B3).
 //! - [`data`]: MSD-style datasets and the literature's labeled/unlabeled splits (B1).
 
+pub mod amvlm;
 pub mod data;
 pub mod infer;
 pub mod metrics;

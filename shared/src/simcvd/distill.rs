@@ -2,13 +2,8 @@
 //! features should rank the teacher's voxels as the teacher's own do: a cross-entropy over cosine
 //! similarities at temperature 1, averaged over voxels j (not summed; see B4 [P]) and volumes.
 
+use crate::nets::l2_normalize;
 use burn::tensor::{activation, backend::Backend, Tensor};
-
-/// L2-normalise the last dimension.
-pub(crate) fn l2_normalize<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let norm = x.clone().square().sum_dim(D - 1).sqrt().clamp_min(1e-12);
-    x / norm
-}
 
 /// `L_pd = −(1/M) Σ_i (1/P) Σ_j log softmax_k(cos(vˢ_ij, vᵗ_ik))[j]` for x5 features `[M, C, x, y, z]`
 /// of student and (stop-gradient) teacher.

@@ -65,7 +65,7 @@ impl<B: Backend> ProjectionHead<B> {
             }
         }
         let out = h.dims()[1];
-        super::distill::l2_normalize(h).reshape([n, sz, out])
+        crate::nets::l2_normalize(h).reshape([n, sz, out])
     }
 }
 
