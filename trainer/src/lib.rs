@@ -2,6 +2,7 @@
 //! run the models of the `semiseg` crate).
 
 pub mod backend;
+pub mod checkpoint;
 mod cli;
 mod commands;
 mod report;

@@ -1,6 +1,5 @@
 //! SimCVD training and evaluation on the native backends.
 
-pub mod checkpoint;
 pub mod data;
 pub mod evaluate;
 pub mod model_io;

@@ -1,6 +1,6 @@
 //! Loading a trained run's configuration and weights for inference.
 
-use super::checkpoint;
+use crate::checkpoint;
 use crate::cli::CheckpointArg;
 use crate::run_dir::RunDir;
 use anyhow::Context;
@@ -37,7 +37,7 @@ pub fn load_run_model<B: burn::tensor::backend::Backend>(
     device: &B::Device,
 ) -> anyhow::Result<(SimcvdConfig, SimcvdModel<B>)> {
     let cfg = run_config(run)?;
-    let model = checkpoint::load_model(
+    let model = checkpoint::load_module(
         cfg.init_model::<B>(device),
         &weights_path(run, which)?,
         device,

@@ -1,9 +1,9 @@
 //! The SimCVD training loop (spec B5): SGD with the step schedule, the EMA teacher, a CSV of the
 //! loss terms per step, periodic evaluation with the best model kept, checkpoints, exact resume.
 
-use super::checkpoint::{self, TrainState};
 use super::data::{derive_seed, TrainData};
 use super::evaluate::evaluate;
+use crate::checkpoint;
 use crate::cli::SpacingUnit;
 use crate::report::write_csv;
 use crate::run_dir::RunDir;
@@ -27,6 +27,16 @@ pub struct TrainOptions {
     /// Stop after this many steps in this invocation (for tests and `--stop-after`), even if
     /// `max_steps` is not reached; the last checkpoint is written first.
     pub stop_after: Option<usize>,
+}
+
+/// What a SimCVD checkpoint says besides the weights.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct TrainState {
+    /// Steps completed.
+    pub step: usize,
+    /// Best validation Dice so far and its step.
+    pub best_dice: Option<f64>,
+    pub best_step: Option<usize>,
 }
 
 /// The outcome of a `train` call.
@@ -72,11 +82,11 @@ pub fn train<B: AutodiffBackend>(
     let mut state = TrainState::default();
     if let Some(dir) = checkpoint::latest(run)? {
         state = checkpoint::load_state(&dir)?;
-        student = checkpoint::load_model(student, &dir.join("student"), device)?;
+        student = checkpoint::load_module(student, &dir.join("student"), device)?;
         if let Some(t) = teacher.take() {
-            teacher = Some(checkpoint::load_model(t, &dir.join("teacher"), device)?.no_grad());
+            teacher = Some(checkpoint::load_module(t, &dir.join("teacher"), device)?.no_grad());
         }
-        optim = checkpoint::load_optim::<B, _>(optim, &dir, device)?;
+        optim = checkpoint::load_optim::<B, _, _>(optim, &dir, device)?;
         writeln!(
             out,
             "resuming {} at step {}",
@@ -167,7 +177,13 @@ pub fn train<B: AutodiffBackend>(
             }
         }
         if state.step % cfg.checkpoint_every.max(1) == 0 || done || state.step == end {
-            checkpoint::save(run, &student, teacher.as_ref(), &optim, &state)?;
+            checkpoint::save(run, state.step, &state, |dir| {
+                checkpoint::save_module(&student, &dir.join("student"))?;
+                if let Some(t) = &teacher {
+                    checkpoint::save_module(t, &dir.join("teacher"))?;
+                }
+                checkpoint::save_optim::<B, _, _>(&optim, dir)
+            })?;
         }
     }
     if let Some(b) = bar {

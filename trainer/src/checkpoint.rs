@@ -1,28 +1,18 @@
-//! Checkpoints of a SimCVD run: student, EMA teacher, optimizer state and the step, written to a
-//! temporary folder and renamed into place, so a killed run always has a complete last checkpoint.
-//! The data order and all random draws are functions of (seed, step), so nothing else is needed
-//! to resume exactly.
+//! Checkpoints of a training run (any method): the modules, the optimizer state and a JSON state,
+//! written to a temporary folder and renamed into place, so a killed run always has a complete
+//! last checkpoint. The last two are kept. A run's data order and random draws are functions of
+//! (seed, step), so nothing else is needed to resume exactly.
 
 use crate::run_dir::{write_atomic, RunDir};
 use anyhow::Context;
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
-use semiseg::simcvd::SimcvdModel;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 
 pub type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
-
-/// What a checkpoint says besides the weights.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct TrainState {
-    /// Steps completed.
-    pub step: usize,
-    /// Best validation Dice so far and its step.
-    pub best_dice: Option<f64>,
-    pub best_step: Option<usize>,
-}
 
 /// How many checkpoints to keep (older ones of this run are removed).
 const KEEP: usize = 2;
@@ -31,38 +21,21 @@ fn step_dir(run: &RunDir, step: usize) -> PathBuf {
     run.checkpoints().join(format!("step_{step:06}"))
 }
 
-/// Save a checkpoint after `state.step` steps.
-pub fn save<B, O>(
+/// Save a checkpoint after `step` steps: `write` puts the weights into the folder it is given
+/// (with [`save_module`] and [`save_optim`]); `state` becomes `state.json`.
+pub fn save<S: Serialize>(
     run: &RunDir,
-    student: &SimcvdModel<B>,
-    teacher: Option<&SimcvdModel<B>>,
-    optim: &O,
-    state: &TrainState,
-) -> anyhow::Result<()>
-where
-    B: AutodiffBackend,
-    O: Optimizer<SimcvdModel<B>, B>,
-{
-    let rec = Rec::new();
-    let final_dir = step_dir(run, state.step);
-    let tmp = run
-        .checkpoints()
-        .join(format!(".step_{:06}.tmp", state.step));
+    step: usize,
+    state: &S,
+    write: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let final_dir = step_dir(run, step);
+    let tmp = run.checkpoints().join(format!(".step_{step:06}.tmp"));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(&tmp)?;
-    student
-        .clone()
-        .save_file(tmp.join("student"), &rec)
-        .context("saving the student")?;
-    if let Some(t) = teacher {
-        t.clone()
-            .save_file(tmp.join("teacher"), &rec)
-            .context("saving the teacher")?;
-    }
-    rec.record(optim.to_record(), tmp.join("optim"))
-        .context("saving the optimizer")?;
+    write(&tmp)?;
     write_atomic(
         &tmp.join("state.json"),
         serde_json::to_string_pretty(state)?.as_bytes(),
@@ -71,13 +44,32 @@ where
         std::fs::remove_dir_all(&final_dir)?; // same step written again after a resume
     }
     std::fs::rename(&tmp, &final_dir)?;
-    // keep the newest few
     let mut all = list(run)?;
     all.sort();
     for (_, old) in all.iter().rev().skip(KEEP) {
         std::fs::remove_dir_all(old).ok();
     }
     Ok(())
+}
+
+/// Write a module's weights to `path` (`.mpk` is appended).
+pub fn save_module<B: Backend, M: Module<B>>(module: &M, path: &Path) -> anyhow::Result<()> {
+    module
+        .clone()
+        .save_file(path.to_path_buf(), &Rec::new())
+        .with_context(|| format!("saving weights to {}", path.display()))
+}
+
+/// Write an optimizer's state to `dir/optim.mpk`.
+pub fn save_optim<B, M, O>(optim: &O, dir: &Path) -> anyhow::Result<()>
+where
+    B: AutodiffBackend,
+    M: burn::module::AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    Rec::new()
+        .record(optim.to_record(), dir.join("optim"))
+        .context("saving the optimizer")
 }
 
 /// Complete checkpoints of a run, `(step, folder)`.
@@ -108,18 +100,19 @@ pub fn latest(run: &RunDir) -> anyhow::Result<Option<PathBuf>> {
     Ok(list(run)?.into_iter().max().map(|(_, p)| p))
 }
 
-pub fn load_state(dir: &Path) -> anyhow::Result<TrainState> {
+/// The `state.json` of a checkpoint.
+pub fn load_state<S: DeserializeOwned>(dir: &Path) -> anyhow::Result<S> {
     let text = std::fs::read_to_string(dir.join("state.json"))?;
     Ok(serde_json::from_str(&text)?)
 }
 
-/// Load weights saved with [`Rec`] into `model`.
-pub fn load_model<B: burn::tensor::backend::Backend>(
-    model: SimcvdModel<B>,
+/// Load weights saved with [`Rec`] into `module`.
+pub fn load_module<B: Backend, M: Module<B>>(
+    module: M,
     path: &Path,
     device: &B::Device,
-) -> anyhow::Result<SimcvdModel<B>> {
-    model
+) -> anyhow::Result<M> {
+    module
         .load_file(path.to_path_buf(), &Rec::new(), device)
         .with_context(|| {
             format!(
@@ -130,10 +123,11 @@ pub fn load_model<B: burn::tensor::backend::Backend>(
 }
 
 /// Load the optimizer state of a checkpoint.
-pub fn load_optim<B, O>(optim: O, dir: &Path, device: &B::Device) -> anyhow::Result<O>
+pub fn load_optim<B, M, O>(optim: O, dir: &Path, device: &B::Device) -> anyhow::Result<O>
 where
     B: AutodiffBackend,
-    O: Optimizer<SimcvdModel<B>, B>,
+    M: burn::module::AutodiffModule<B>,
+    O: Optimizer<M, B>,
 {
     let record = Rec::new()
         .load(dir.join("optim"), device)
