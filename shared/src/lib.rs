@@ -10,6 +10,8 @@
 //! - [`metrics`]: exact Euclidean distance transform, Dice, Jaccard, 95HD, ASD (spec B7).
 //! - [`simcvd`]: SimCVD's pieces (spec part B); for now the normalised signed distance map (B3).
 //! - [`data`]: MSD-style datasets and the literature's labeled/unlabeled splits (B1).
+//! - [`text`]: AMVLM's text side (A2): WordPiece tokenizer and MGCA word aggregation; the BERT
+//!   encoder itself is [`nets::Bert`].
 
 pub mod amvlm;
 pub mod data;
@@ -17,5 +19,6 @@ pub mod infer;
 pub mod metrics;
 pub mod nets;
 pub mod simcvd;
+pub mod text;
 pub mod train;
 pub mod volume;

@@ -1,15 +1,21 @@
 //! Networks (burn modules, generic over the `Backend`): the V-Net of SimCVD (spec B2) and the
-//! dropout variants it needs; the ViT image encoder of AMVLM (A2) and the attention it exposes.
+//! dropout variants it needs; AMVLM's encoders (spec A2): the ViT image encoder, the BERT text
+//! encoder, the attention they expose, and a safetensors reader for pretrained weights (spec C).
 
 mod alpha_dropout;
 pub mod attention;
+mod bert;
+mod bert_weights;
 mod dropout3d;
 mod l2_normalize;
+mod safetensors_reader;
 pub mod vit;
 mod vnet;
 
 pub use alpha_dropout::{AlphaDropout, AlphaDropoutConfig};
+pub use bert::{Bert, BertConfig, BertError, BertOutput, MASKED_SCORE};
 pub use dropout3d::{Dropout3d, Dropout3dConfig};
 pub use l2_normalize::l2_normalize;
+pub use safetensors_reader::{SafetensorsError, SafetensorsReader};
 pub use vit::{Vit, VitConfig, VitOutput};
 pub use vnet::{VNet, VNetConfig, VNetOutput};
