@@ -1,11 +1,13 @@
 //! Datasets: MSD / nnU-Net style folders and the literature's labeled/unlabeled splits (spec B1).
 
 mod augment;
+mod augment2d;
 mod msd;
 mod split;
 mod synthetic3d;
 
 pub use augment::{random_crop, random_rot_flip, Grid};
+pub use augment2d::Augment2d;
 pub use msd::{case_id, scans_in, Case, Dataset};
 pub use split::{read_list, LabeledChoice, Split};
 pub use synthetic3d::{synthetic_affine, synthetic_case, write_synthetic_dataset, SyntheticCase};

@@ -233,14 +233,14 @@ impl BertConfig {
 /// One post-LN encoder layer (HF `BertLayer`).
 #[derive(Module, Debug)]
 pub struct BertLayer<B: Backend> {
-    pub(super) query: Linear<B>,
-    pub(super) key: Linear<B>,
-    pub(super) value: Linear<B>,
-    pub(super) attention_out: Linear<B>,
-    pub(super) attention_norm: LayerNorm<B>,
-    pub(super) intermediate: Linear<B>,
-    pub(super) output: Linear<B>,
-    pub(super) output_norm: LayerNorm<B>,
+    pub query: Linear<B>,
+    pub key: Linear<B>,
+    pub value: Linear<B>,
+    pub attention_out: Linear<B>,
+    pub attention_norm: LayerNorm<B>,
+    pub intermediate: Linear<B>,
+    pub output: Linear<B>,
+    pub output_norm: LayerNorm<B>,
     attention_dropout: Dropout,
     num_heads: usize,
 }
@@ -248,11 +248,11 @@ pub struct BertLayer<B: Backend> {
 /// The BERT encoder (no pooler).
 #[derive(Module, Debug)]
 pub struct Bert<B: Backend> {
-    pub(super) word_embeddings: Embedding<B>,
-    pub(super) position_embeddings: Embedding<B>,
-    pub(super) token_type_embeddings: Embedding<B>,
-    pub(super) embeddings_norm: LayerNorm<B>,
-    pub(super) layers: Vec<BertLayer<B>>,
+    pub word_embeddings: Embedding<B>,
+    pub position_embeddings: Embedding<B>,
+    pub token_type_embeddings: Embedding<B>,
+    pub embeddings_norm: LayerNorm<B>,
+    pub layers: Vec<BertLayer<B>>,
     dropout: Dropout,
 }
 
