@@ -10,6 +10,7 @@ mod dropout3d;
 mod l2_normalize;
 mod safetensors_reader;
 pub mod vit;
+mod vit_weights;
 mod vnet;
 
 pub use alpha_dropout::{AlphaDropout, AlphaDropoutConfig};
@@ -18,4 +19,5 @@ pub use dropout3d::{Dropout3d, Dropout3dConfig};
 pub use l2_normalize::l2_normalize;
 pub use safetensors_reader::{SafetensorsError, SafetensorsReader};
 pub use vit::{Vit, VitConfig, VitOutput};
+pub use vit_weights::VitWeightsError;
 pub use vnet::{VNet, VNetConfig, VNetOutput};
