@@ -10,17 +10,14 @@
 //! Dropout is active only on an autodiff backend; run on the inner backend for evaluation. The
 //! pooler is not part of it (AMVLM uses the `[CLS]` hidden state, slot 0).
 
+use super::attention::{attend, merge_heads, split_heads};
 use burn::config::Config;
 use burn::module::{Initializer, Module};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::tensor::{
-    activation::{gelu, softmax},
-    backend::Backend,
-    Int, Tensor,
-};
+use burn::tensor::{activation::gelu, backend::Backend, Int, Tensor};
 
 /// Added to the attention scores of padded keys (HF BERT's extended attention mask; spec A3).
 pub const MASKED_SCORE: f32 = -10000.0;
@@ -269,28 +266,20 @@ pub struct BertOutput<B: Backend> {
 }
 
 impl<B: Backend> BertLayer<B> {
-    /// `x (B, L, H)`, `bias (B, 1, 1, L)` additive mask -> new `x` and the attention
+    /// `x (B, L, H)`, `mask (B, L)` additive key mask -> new `x` and the attention
     /// probabilities `(B, heads, L, L)`.
     fn forward(
         &self,
         x: Tensor<B, 3>,
-        bias: Tensor<B, 4>,
+        mask: Tensor<B, 2>,
         dropout: &Dropout,
     ) -> (Tensor<B, 3>, Tensor<B, 4>) {
-        let [b, l, h] = x.dims();
-        let (nh, dh) = (self.num_heads, h / self.num_heads);
-        let heads = |t: Tensor<B, 3>| t.reshape([b, l, nh, dh]).swap_dims(1, 2);
+        let heads = |t: Tensor<B, 3>| split_heads(t, self.num_heads);
         let q = heads(self.query.forward(x.clone()));
         let k = heads(self.key.forward(x.clone()));
         let v = heads(self.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt() + bias;
-        let probs = softmax(scores, 3);
-        let context = self
-            .attention_dropout
-            .forward(probs.clone())
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, l, h]);
+        let (context, probs) = attend(q, k, v, Some(mask), &self.attention_dropout);
+        let context = merge_heads(context);
         let x = self
             .attention_norm
             .forward(dropout.forward(self.attention_out.forward(context)) + x);
@@ -335,11 +324,11 @@ impl<B: Backend> Bert<B> {
             + self.position_embeddings.forward(positions)
             + token_type;
         let mut x = self.dropout.forward(self.embeddings_norm.forward(x));
-        let bias = ((mask.neg() + 1.0) * MASKED_SCORE).reshape([b, 1, 1, l]);
+        let key_mask = (mask.neg() + 1.0) * MASKED_SCORE;
         let nh = self.layers.first().map_or(1, |layer| layer.num_heads);
         let mut attention = Tensor::zeros([b, nh, l, l], &device);
         for layer in &self.layers {
-            let (y, probs) = layer.forward(x, bias.clone(), &self.dropout);
+            let (y, probs) = layer.forward(x, key_mask.clone(), &self.dropout);
             x = y;
             attention = probs;
         }
