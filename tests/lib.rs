@@ -52,6 +52,22 @@ pub fn minilm() -> PathBuf {
     p
 }
 
+/// The real MoNuSeg data in the LViT layout: `$SEMISEG_MONUSEG`, or `../shared/data/monuseg-lvit`
+/// beside the checkout. Tests that need it fail with this message if it is missing.
+pub fn monuseg_lvit() -> PathBuf {
+    let p = std::env::var_os("SEMISEG_MONUSEG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/monuseg-lvit")
+        });
+    assert!(
+        p.join("Train_Folder").is_dir(),
+        "the MoNuSeg LViT data is not at {}; set SEMISEG_MONUSEG to its folder",
+        p.display()
+    );
+    p
+}
+
 /// Run `semiseg ARGS...`; returns stdout, or the error as text.
 pub fn cli(args: &[&str]) -> Result<String, String> {
     let mut out = Vec::new();

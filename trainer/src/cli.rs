@@ -30,11 +30,14 @@ pub enum Command {
     /// Score predicted masks against ground truth: Dice, Jaccard, 95HD, ASD per case and mean.
     #[command(after_help = EVAL_HELP)]
     Eval(EvalArgs),
-    /// Show a dataset folder (MSD/nnU-Net layout) and its labeled/unlabeled/test split.
+    /// Show a dataset folder (MSD/nnU-Net layout, or LViT 2D image-text layout) and its splits.
     #[command(
-        after_help = "Examples:\n  semiseg dataset ../shared/data/la2018 --labeled 16\n  semiseg dataset ../shared/data/la2018 --labeled 8 --seed 1337\n\n\
+        after_help = "Examples:\n  semiseg dataset ../shared/data/la2018 --labeled 16\n  semiseg dataset ../shared/data/la2018 --labeled 8 --seed 1337\n  semiseg dataset ../shared/data/monuseg-lvit\n\n\
                       The split comes from train.list/test.list in the folder when present. The labeled \
-                      cases are the first N of train.list, as in UA-MT, DTC and SimCVD, or a seeded draw with --seed."
+                      cases are the first N of train.list, as in UA-MT, DTC and SimCVD, or a seeded draw with --seed. \
+                      A folder with Train_Folder/ (or Train_all/) is read as an LViT image-text dataset: every \
+                      row of each <Split>_text.xlsx is checked against img/ and labelcol/, and each split's \
+                      counts, image sizes and description lengths are shown (--labeled and --seed do not apply)."
     )]
     Dataset(DatasetArgs),
     /// Train a model (SimCVD and its baselines on 3D volumes).
@@ -104,7 +107,20 @@ pub enum SynthCommand {
     )]
     #[command(name = "3d")]
     ThreeD(Synth3dArgs),
+    /// Chest radiographs with lesion masks and descriptions, in the LViT layout (for AMVLM).
+    #[command(after_help = SYNTH2D_HELP)]
+    #[command(name = "2d")]
+    TwoD(Synth2dArgs),
 }
+
+const SYNTH2D_HELP: &str = "Examples:\n  semiseg synth 2d --out data/synth2d\n  semiseg synth 2d --out data/tiny2d --train 16 --val 4 --test 4 --size 96 --seed 7\n\n\
+Writes Train_Folder/, Val_Folder/ and Test_Folder/, each with img/ (grey PNG radiographs), labelcol/ \
+(PNG masks 0/255, same file names), <Split>_text.xlsx (columns Image = mask file name, Description) \
+and lesions.json (each lesion's side, zone, box and pixel count), plus README.txt. Each image has \
+--min-lesions to --max-lesions opacities in distinct lung zones (upper/middle/lower x left/right), \
+and its description names them, e.g. \"Bilateral pulmonary infection, two infected areas, upper left \
+lung and lower right lung.\" Sides are the patient's: the left lung is on the image's right. The \
+output folder must be new or empty.";
 
 const TRAIN_HELP: &str = "Examples:\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 16\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 8 --method supervised\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 8 --no-pd\n  semiseg train simcvd --resume runs/simcvd-16L-20261122-010000\n\n\
 Defaults are the paper's (spec B4/B5): 2 labeled + 2 unlabeled patches of 112x112x80 per step, SGD lr 0.01 \
@@ -250,6 +266,33 @@ pub struct Synth3dArgs {
     pub seed: u64,
 }
 
+#[derive(Debug, Args)]
+pub struct Synth2dArgs {
+    /// New (or empty) folder for the dataset.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of training images.
+    #[arg(long, default_value_t = 200)]
+    pub train: usize,
+    /// Number of validation images (0: no Val_Folder).
+    #[arg(long, default_value_t = 50)]
+    pub val: usize,
+    /// Number of test images (0: no Test_Folder).
+    #[arg(long, default_value_t = 50)]
+    pub test: usize,
+    /// Side of the square images in pixels.
+    #[arg(long, default_value_t = 224)]
+    pub size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fewest lesions per image.
+    #[arg(long, default_value_t = 1)]
+    pub min_lesions: usize,
+    /// Most lesions per image (at most 6, one per lung zone).
+    #[arg(long, default_value_t = 3)]
+    pub max_lesions: usize,
+}
+
 const EVAL_HELP: &str = "Example:\n  semiseg eval --pred runs/la16/predictions --gt ../shared/data/la2018/labelsTr --cases ../shared/data/la2018/test.list --csv la16.csv\n\n\
 Files are matched by case id (the file name without .nii/.nii.gz). Every prediction needs a ground \
 truth; with --cases, every listed case needs both. Both masks of a case must lie on the same voxel \
@@ -314,7 +357,8 @@ pub struct EvalArgs {
 
 #[derive(Debug, Args)]
 pub struct DatasetArgs {
-    /// The dataset folder (dataset.json, imagesTr/, labelsTr/, train.list, test.list).
+    /// The dataset folder (dataset.json, imagesTr/, labelsTr/, train.list, test.list; or the LViT
+    /// layout Train_Folder/, Val_Folder/, Test_Folder/).
     pub dir: PathBuf,
     /// Number of labeled training cases.
     #[arg(long, default_value_t = 16)]

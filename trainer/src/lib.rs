@@ -8,6 +8,7 @@ mod commands;
 mod report;
 pub mod run_dir;
 pub mod simcvd;
+pub mod synth2d;
 
 pub use cli::Cli;
 

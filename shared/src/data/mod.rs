@@ -1,15 +1,30 @@
-//! Datasets: MSD / nnU-Net style folders and the literature's labeled/unlabeled splits (spec B1).
+//! Datasets: MSD / nnU-Net style folders and the literature's labeled/unlabeled splits (spec B1);
+//! 2D image-text sets in the LViT layout, their images, and synthetic chest radiographs (spec A1).
 
 mod augment;
 mod augment2d;
+mod image2d;
+mod lvit;
 mod msd;
 mod split;
+mod synthetic2d;
 mod synthetic3d;
 
 pub use augment::{random_crop, random_rot_flip, Grid};
 pub use augment2d::Augment2d;
+pub use image2d::{
+    resize_linear, resize_nearest, Image2d, Image2dError, Mask2d, MaskResize, DEFAULT_IMAGE_SIZE,
+};
+pub use lvit::{
+    pad_description, parse_text_table, read_split, read_text_table, LvitDataset, LvitError,
+    LvitSample, LvitSplit, TextRow, IMAGE_EXTENSIONS,
+};
 pub use msd::{case_id, scans_in, Case, Dataset};
 pub use split::{read_list, LabeledChoice, Split};
+pub use synthetic2d::{
+    describe_lesions, synth2d_index, synth2d_name, synthetic_cxr, Lesion, Side, Synth2dConfig,
+    Synth2dError, Synth2dSample, Zone,
+};
 pub use synthetic3d::{synthetic_affine, synthetic_case, write_synthetic_dataset, SyntheticCase};
 
 use std::path::PathBuf;

@@ -1,10 +1,15 @@
-//! `semiseg dataset DIR`: the cases of a dataset folder and its split.
+//! `semiseg dataset DIR`: the cases of a dataset folder and its split; for a 2D image-text folder
+//! in the LViT layout, each split's images, masks, image sizes and description lengths.
 
 use crate::cli::DatasetArgs;
-use semiseg::data::{Dataset, LabeledChoice, Split};
+use semiseg::data::{Dataset, LabeledChoice, LvitDataset, LvitSample, Split};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 pub fn run(a: &DatasetArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if LvitDataset::is_lvit(&a.dir) {
+        return run_lvit(a, out);
+    }
     let ds = Dataset::open(&a.dir)?;
     let choice = match a.seed {
         Some(seed) => LabeledChoice::Seeded { n: a.labeled, seed },
@@ -35,5 +40,87 @@ pub fn run(a: &DatasetArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "unlabeled  {}", split.unlabeled.len())?;
     writeln!(out, "test       {}", split.test.len())?;
     writeln!(out, "labeled ids: {}", split.labeled.join(" "))?;
+    Ok(())
+}
+
+/// Distinct image sizes of some samples, most frequent first: `512x512 (24)`.
+fn image_sizes(samples: &[LvitSample]) -> anyhow::Result<String> {
+    let mut sizes: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+    for s in samples {
+        let (w, h) = image::image_dimensions(&s.image).map_err(|e| {
+            anyhow::anyhow!("{}: cannot read the image size: {e}", s.image.display())
+        })?;
+        *sizes.entry((w, h)).or_default() += 1;
+    }
+    let mut v: Vec<((u32, u32), usize)> = sizes.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let shown: Vec<String> = v
+        .iter()
+        .take(3)
+        .map(|((w, h), n)| format!("{w}x{h} ({n})"))
+        .collect();
+    let more = if v.len() > 3 {
+        format!(" and {} more sizes", v.len() - 3)
+    } else {
+        String::new()
+    };
+    Ok(shown.join(", ") + &more)
+}
+
+fn run_lvit(a: &DatasetArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let ds = LvitDataset::open(&a.dir)?;
+    if a.json {
+        let splits: BTreeMap<&str, &[LvitSample]> =
+            ds.splits().map(|(s, v)| (s.name(), v)).collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&splits)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "dataset    {} (LViT image-text layout)",
+        ds.root.display()
+    )?;
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header(vec![
+        "split",
+        "images",
+        "masks",
+        "image sizes",
+        "words min/mean/max",
+        "padded (<9 words)",
+        "distinct texts",
+    ]);
+    for (split, samples) in ds.splits() {
+        let words: Vec<usize> = samples
+            .iter()
+            .map(|s| s.text.split_whitespace().count())
+            .collect();
+        let n = words.len().max(1);
+        let distinct: std::collections::BTreeSet<&str> =
+            samples.iter().map(|s| s.text.as_str()).collect();
+        t.add_row(vec![
+            format!("{}/", split.folder()),
+            samples.len().to_string(),
+            samples
+                .iter()
+                .filter(|s| s.mask.is_some())
+                .count()
+                .to_string(),
+            image_sizes(samples)?,
+            format!(
+                "{} / {:.1} / {}",
+                words.iter().min().unwrap_or(&0),
+                words.iter().sum::<usize>() as f64 / n as f64,
+                words.iter().max().unwrap_or(&0)
+            ),
+            words.iter().filter(|&&w| w < 9).count().to_string(),
+            distinct.len().to_string(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    for split in ds.missing() {
+        writeln!(out, "note: no {}/ folder", split.folder())?;
+    }
     Ok(())
 }

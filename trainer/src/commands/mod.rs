@@ -21,6 +21,7 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::EvalModel(a) => eval_model::run(&a, out),
         Command::Predict(a) => predict::run(&a, out),
         Command::Synth(SynthCommand::ThreeD(a)) => synth::run_3d(&a, out),
+        Command::Synth(SynthCommand::TwoD(a)) => synth::run_2d(&a, out),
         Command::Bench(BenchCommand::Simcvd(a)) => bench::run(&a, out),
     }
 }
