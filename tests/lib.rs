@@ -68,6 +68,14 @@ pub fn monuseg_lvit() -> PathBuf {
     p
 }
 
+/// burn's random generator is process-wide (`Backend::seed`), so two trainings in one test
+/// process would draw from each other's stream: tests that train hold this lock. (The CLI trains
+/// one run per process, which is what the reproducibility guarantee covers.)
+pub fn one_training_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Run `semiseg ARGS...`; returns stdout, or the error as text.
 pub fn cli(args: &[&str]) -> Result<String, String> {
     let mut out = Vec::new();

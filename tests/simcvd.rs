@@ -21,15 +21,8 @@ eval_every = 30
 checkpoint_every = 1000
 "#;
 
-/// burn's random generator is process-wide (`Backend::seed`), so two trainings in one process
-/// would draw from each other's stream: the tests that train take this lock. (The CLI trains one
-/// run per process, which is what the reproducibility guarantee covers.)
-static ONE_TRAINING_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ONE_TRAINING_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    semiseg_integration::one_training_at_a_time()
 }
 
 struct Setup {

@@ -40,9 +40,22 @@ pub enum Command {
                       counts, image sizes and description lengths are shown (--labeled and --seed do not apply)."
     )]
     Dataset(DatasetArgs),
-    /// Train a model (SimCVD and its baselines on 3D volumes).
+    /// Train a model (SimCVD and its baselines on 3D volumes; AMVLM vision-language pre-training).
     #[command(subcommand)]
     Train(TrainCommand),
+    /// Evaluate a pre-trained AMVLM run: retrieval recall@1/5, phrase localisation, similarity maps.
+    #[command(
+        after_help = "Example:\n  semiseg eval-amvlm --run runs/amvlm-20261122-010000 --data data/synth2d --split test\n\n\
+                      Writes metrics.json and word-to-patch similarity overlays (maps/*.png) into \
+                      RUN/evaluations/<split>-<checkpoint>-<time>/."
+    )]
+    EvalAmvlm(EvalAmvlmArgs),
+    /// Train a WordPiece vocabulary (vocab.txt) on the descriptions of an LViT-layout folder.
+    #[command(
+        after_help = "Example:\n  semiseg vocab --data data/synth2d --out data/synth2d-vocab.txt --size 400\n\n\
+                      `train amvlm` trains one itself when given neither --vocab nor --text-init."
+    )]
+    Vocab(VocabArgs),
     /// Evaluate a trained run on whole volumes: sliding window, masks written as NIfTI, metrics.
     #[command(
         after_help = "Example:\n  semiseg eval-model --run runs/simcvd-16L-20261122-010000 --data ../shared/data/la2018\n\n\
@@ -97,6 +110,106 @@ pub enum TrainCommand {
     /// SimCVD (spec B) and its baselines: mean teacher, supervised-only V-Net, ablations.
     #[command(after_help = TRAIN_HELP)]
     Simcvd(TrainSimcvdArgs),
+    /// AMVLM vision-language pre-training (spec A) on image-text pairs in the LViT layout.
+    #[command(after_help = TRAIN_AMVLM_HELP)]
+    Amvlm(TrainAmvlmArgs),
+}
+
+const TRAIN_AMVLM_HELP: &str = "Examples:\n  semiseg synth 2d --out data/synth2d\n  semiseg train amvlm --data data/synth2d --preset tiny --backend cpu\n  semiseg train amvlm --data ../shared/data/monuseg-lvit --text-init data/models/all-minilm-l6-v2\n  semiseg train amvlm --resume runs/amvlm-20261122-010000\n\n\
+The paper preset (default) is ViT-B/16 at 224x224 with a 6x768 BERT, D = 128, Adam 3e-5, batch 32, 100 epochs, \
+tau 0.07, L = L_ITC + 0.5 L_CSS + 0.1 L_xg + 0.1 L_ICL; --preset tiny trains on a CPU in minutes. Every \
+hyper-parameter can be set in a TOML file (--config; see --print-config). Training pairs come from \
+Train_Folder (or Train_all), held-out pairs from Val_Folder (else Test_Folder). The vocabulary is --vocab, \
+the --text-init checkpoint's, or trained on the training texts. Each run folder holds config.toml, vocab.txt, \
+run.json, manifest.json, train_log.csv, epochs.csv, evaluations/ (retrieval, localisation, similarity maps), \
+checkpoints/ and best/ (lowest epoch-mean loss, as the AMVLM code keeps).";
+
+#[derive(Debug, Args)]
+pub struct TrainAmvlmArgs {
+    /// Dataset folder in the LViT layout (Train_Folder/img + Train_text.xlsx, ...).
+    #[arg(long, required_unless_present_any = ["resume", "print_config"])]
+    pub data: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "text_init", "vocab"])]
+    pub resume: Option<PathBuf>,
+    /// TOML file with any hyper-parameters (the rest take the defaults).
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    pub config: Option<PathBuf>,
+    /// Size preset: paper (ViT-B/16 + 6x768 BERT) or tiny (CPU).
+    #[arg(long, default_value = "paper")]
+    pub preset: String,
+    /// Print the resolved configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Start the text encoder from a BERT checkpoint folder (config.json, vocab.txt, model.safetensors).
+    #[arg(long, value_name = "DIR")]
+    pub text_init: Option<PathBuf>,
+    /// Use this vocab.txt instead of training one.
+    #[arg(long, value_name = "FILE")]
+    pub vocab: Option<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// L_CSS with the released code's per-column W2 instead of the pairwise form.
+    #[arg(long)]
+    pub css_published: bool,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    pub backend: BackendKind,
+    /// Folder that holds the runs.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Name of the run folder (default: amvlm and a timestamp).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Stop after N epochs of this invocation (a checkpoint is written; continue with --resume).
+    #[arg(long, value_name = "N")]
+    pub stop_after: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalAmvlmArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Dataset folder in the LViT layout.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split to evaluate: train, val or test.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Weights: best (lowest epoch-mean loss) or last.
+    #[arg(long, value_enum, default_value_t = CheckpointArg::Best)]
+    pub checkpoint: CheckpointArg,
+    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    pub backend: BackendKind,
+}
+
+#[derive(Debug, Args)]
+pub struct VocabArgs {
+    /// Dataset folder in the LViT layout.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Where to write vocab.txt (never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Vocabulary size (special tokens included).
+    #[arg(long, default_value_t = 4000)]
+    pub size: usize,
+    /// Keep case (default: lower-case, like uncased BERT).
+    #[arg(long)]
+    pub cased: bool,
+    /// Do not append LViT's " EOF XXX" padding to short descriptions.
+    #[arg(long)]
+    pub no_pad: bool,
 }
 
 #[derive(Debug, Subcommand)]

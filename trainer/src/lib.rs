@@ -1,10 +1,12 @@
 //! `semiseg`: inspect scans, score segmentations, inspect datasets (and, in later work, train and
 //! run the models of the `semiseg` crate).
 
+pub mod amvlm;
 pub mod backend;
 pub mod checkpoint;
 mod cli;
 mod commands;
+mod progress;
 mod report;
 pub mod run_dir;
 pub mod simcvd;

@@ -184,19 +184,22 @@ impl AmvlmConfig {
 
     /// Check values that would fail later or silently train nonsense.
     pub fn validate(&self) -> Result<(), String> {
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return Err(format!(
                 "image_size {} must be a positive multiple of patch_size {}",
                 self.image_size, self.patch_size
             ));
         }
-        if self.vit_heads == 0 || self.vit_width % self.vit_heads != 0 {
+        if self.vit_heads == 0 || !self.vit_width.is_multiple_of(self.vit_heads) {
             return Err("vit_width must be divisible by vit_heads".into());
         }
-        if self.text_heads == 0 || self.text_width % self.text_heads != 0 {
+        if self.text_heads == 0 || !self.text_width.is_multiple_of(self.text_heads) {
             return Err("text_width must be divisible by text_heads".into());
         }
-        if self.pdt_heads == 0 || self.embed_dim % self.pdt_heads != 0 || self.embed_dim % 2 != 0 {
+        if self.pdt_heads == 0
+            || !self.embed_dim.is_multiple_of(self.pdt_heads)
+            || !self.embed_dim.is_multiple_of(2)
+        {
             return Err("embed_dim must be even and divisible by pdt_heads".into());
         }
         if self.max_text_len < 3 {

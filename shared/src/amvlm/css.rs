@@ -182,14 +182,14 @@ mod tests {
             |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum::<f64>();
         let row = |v: &[f64], i: usize| v[i * d..(i + 1) * d].to_vec();
         let mut sh = vec![vec![0.0; n]; n];
-        for i in 0..n {
-            for k in 0..n {
+        for (i, sh_row) in sh.iter_mut().enumerate() {
+            for (k, sh_ik) in sh_row.iter_mut().enumerate() {
                 let s = dot(&row(x, i), &row(c, k)) / tau;
                 let a = if pairwise { i } else { k };
                 let m = sq(&row(mx, a), &row(mc, k));
                 let w2 = m + sq(&row(sx, a), &row(sc, k));
                 let coef = 1.0 / (1.0 + (-(w2 / m)).exp());
-                sh[i][k] = 1.0 - (1.0 - s) * coef;
+                *sh_ik = 1.0 - (1.0 - s) * coef;
             }
         }
         let ce = |r: Vec<f64>, t: usize| {

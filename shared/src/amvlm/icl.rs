@@ -134,8 +134,8 @@ mod tests {
                 .flat_map(|o| (1..3).map(move |j| (o, j)))
                 .map(|(o, j)| (dot(&z[o][j], g) / tau).exp())
                 .sum();
-            for j in 1..3 {
-                let p = (dot(&z[b][j], g) / tau).exp();
+            for l in &z[b][1..3] {
+                let p = (dot(l, g) / tau).exp();
                 want -= (p / (p + negs)).ln();
             }
         }

@@ -122,7 +122,7 @@ impl PdtConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Pdt<B> {
         let d = self.dim;
         assert!(
-            d % 2 == 0 && d % self.heads == 0,
+            d.is_multiple_of(2) && d.is_multiple_of(self.heads),
             "PDT width must split into heads and halves"
         );
         let mlp = || PdtMlp {

@@ -296,3 +296,92 @@ mod tests {
         assert!(v(&l.itc) > 0.0 && v(&l.css) > 0.0 && v(&l.icl) > 0.0);
     }
 }
+
+#[cfg(test)]
+mod learning {
+    use super::*;
+    use crate::text::TextTokenizer;
+    use crate::train::teacher_from;
+    use burn::backend::{Autodiff, Flex};
+    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use burn::tensor::TensorData;
+
+    type B = Autodiff<Flex>;
+
+    /// Two kinds of image (bright left half / bright right half) described by two texts: a few
+    /// Adam steps on L_ITC must separate them.
+    #[test]
+    fn itc_separates_two_kinds_of_pairs() {
+        let dev = Default::default();
+        let cfg = AmvlmConfig {
+            image_size: 16,
+            patch_size: 8,
+            vit_width: 16,
+            vit_depth: 1,
+            vit_heads: 2,
+            vit_mlp: 32,
+            text_width: 16,
+            text_layers: 1,
+            text_heads: 2,
+            text_intermediate: 32,
+            embed_dim: 8,
+            head_hidden: 16,
+            pdt_heads: 2,
+            pdt_mlp: 16,
+            max_text_len: 6,
+            lr: 1e-3,
+            ..AmvlmConfig::tiny()
+        };
+        let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nleft\nright\nlung\n";
+        let tok = TextTokenizer::from_vocab_text(vocab, true)
+            .unwrap()
+            .with_max_len(6)
+            .unwrap();
+        let b = 8;
+        let mut img = vec![0.0f32; b * 3 * 16 * 16];
+        let mut texts = Vec::new();
+        for i in 0..b {
+            let right = i % 2 == 1;
+            for c in 0..3 {
+                for r in 0..16 {
+                    for col in 0..16 {
+                        if (col >= 8) == right {
+                            img[((i * 3 + c) * 16 + r) * 16 + col] = 1.0;
+                        }
+                    }
+                }
+            }
+            texts.push(if right { "right lung" } else { "left lung" });
+        }
+        let images = Tensor::<B, 4>::from_data(TensorData::new(img, [b, 3, 16, 16]), &dev);
+        let enc = tok.encode_batch(&texts).unwrap();
+        let mut model = cfg.init::<B>(tok.vocab_size(), &dev);
+        let mut optim = AdamConfig::new().init::<B, Amvlm<B>>();
+        let mut last = f64::MAX;
+        for _ in 0..60 {
+            let i = model.encoders.encode_image(images.clone());
+            let t = model.encoders.encode_text(&enc, &dev);
+            // Same-kind pairs are positives too: score with the class-aware loss below.
+            let s = i.global.matmul(t.global.transpose()) / 0.07;
+            let same = Tensor::<B, 2>::from_data(
+                TensorData::new(
+                    (0..b * b)
+                        .map(|k| ((k / b) % 2 == (k % b) % 2) as u8 as f32)
+                        .collect::<Vec<_>>(),
+                    [b, b],
+                ),
+                &dev,
+            );
+            // −mean log Σ_{same} softmax
+            let ls = burn::tensor::activation::log_softmax(s, 1);
+            let loss = (crate::amvlm::cross_entropy::logsumexp(ls + (same.neg() + 1.0) * -1e4, 1))
+                .mean()
+                .neg();
+            last = loss.clone().into_scalar() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(cfg.lr, model, grads);
+        }
+        let _ = teacher_from(&model.encoders);
+        assert!(last < 0.1, "class-aware contrast after 60 steps: {last}");
+    }
+}

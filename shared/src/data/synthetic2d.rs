@@ -119,8 +119,8 @@ impl Default for Synth2dConfig {
             size: 224,
             min_lesions: 1,
             max_lesions: 3,
-            min_radius: 0.03,
-            max_radius: 0.065,
+            min_radius: 0.045,
+            max_radius: 0.07,
             noise: 0.015,
         }
     }
@@ -661,7 +661,7 @@ fn place_lesion(
             )
         })
         .collect();
-    let contrast = rng.random_range(0.22..0.36);
+    let contrast = rng.random_range(0.4..0.55);
     let blur = rng.random_range(0.35..0.6);
     let outline = |dr: f64, dc: f64| {
         let theta = dr.atan2(dc);

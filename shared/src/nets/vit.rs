@@ -68,7 +68,7 @@ impl VitConfig {
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Vit<B> {
         assert!(
-            self.image_size % self.patch_size == 0,
+            self.image_size.is_multiple_of(self.patch_size),
             "image size must be a multiple of the patch size"
         );
         let small = Initializer::Normal {

@@ -10,13 +10,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
-use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
-use tokenizers::models::TrainerWrapper;
+use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{
-    AddedToken, Model, ModelWrapper, PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer,
+    AddedToken, ModelWrapper, PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer,
     TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
@@ -189,41 +188,56 @@ impl TextTokenizer {
         Self::wrap(inner, DEFAULT_MAX_LEN)
     }
 
-    /// Learn a WordPiece vocabulary of (at most about) `vocab_size` tokens from `texts` with the
-    /// crate's WordPiece trainer. [PAD] [UNK] [CLS] [SEP] [MASK] get ids 0..5, so [PAD] = 0.
+    /// Learn a vocabulary of at most `vocab_size` tokens from `texts`, deterministically: the
+    /// texts are normalised and split exactly as they will be encoded (BERT normaliser and
+    /// pre-tokenizer of the `tokenizers` crate); the vocabulary is the special tokens ([PAD] = 0,
+    /// [UNK], [CLS], [SEP], [MASK]), every character seen (as a word start and as a `##`
+    /// continuation, so any word of the training texts can be spelled), then whole words by
+    /// decreasing frequency (ties alphabetical) until `vocab_size`. (The crate's own WordPiece
+    /// trainer breaks ties by hash-map order, so two runs with one seed got different ids.)
     pub fn train<S: AsRef<str> + Send + Sync>(
         texts: &[S],
         vocab_size: usize,
         lowercase: bool,
     ) -> Result<Self, TokenizerError> {
+        use std::collections::{BTreeMap, BTreeSet};
+        use tokenizers::{
+            NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString,
+            PreTokenizer,
+        };
         if texts.is_empty() {
             return Err(TokenizerError::NoTrainingTexts);
         }
         if vocab_size <= SPECIAL_TOKENS.len() {
             return Err(TokenizerError::VocabTooSmall(vocab_size));
         }
-        single_threaded();
-        let mut inner = Tokenizer::new(WordPiece::default());
-        inner
-            .with_normalizer(Some(normalizer(lowercase)))
-            .with_pre_tokenizer(Some(BertPreTokenizer));
-        let mut trainer = TrainerWrapper::WordPieceTrainer(
-            WordPieceTrainer::builder()
-                .vocab_size(vocab_size)
-                .show_progress(false)
-                .special_tokens(
-                    SPECIAL_TOKENS
-                        .iter()
-                        .map(|t| AddedToken::from(*t, true))
-                        .collect(),
-                )
-                .continuing_subword_prefix(CONTINUATION.into())
-                .build(),
-        );
-        inner
-            .train(&mut trainer, texts.iter().map(|t| t.as_ref()))
-            .map_err(tk_err)?;
-        Self::from_vocab_text(&vocab_text(&inner.get_model().get_vocab()), lowercase)
+        let norm = normalizer(lowercase);
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut chars: BTreeSet<char> = BTreeSet::new();
+        for text in texts {
+            let mut n = NormalizedString::from(text.as_ref());
+            norm.normalize(&mut n).map_err(tk_err)?;
+            let mut p = PreTokenizedString::from(n);
+            BertPreTokenizer.pre_tokenize(&mut p).map_err(tk_err)?;
+            for (word, _, _) in p.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+                chars.extend(word.chars());
+                *counts.entry(word.to_string()).or_default() += 1;
+            }
+        }
+        let mut vocab: Vec<String> = SPECIAL_TOKENS.iter().map(|t| t.to_string()).collect();
+        vocab.extend(chars.iter().map(|c| c.to_string()));
+        vocab.extend(chars.iter().map(|c| format!("{CONTINUATION}{c}")));
+        if vocab.len() > vocab_size {
+            return Err(TokenizerError::VocabTooSmall(vocab_size));
+        }
+        let mut words: Vec<(&String, &usize)> = counts
+            .iter()
+            .filter(|(w, _)| w.chars().count() > 1)
+            .collect();
+        words.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let room = vocab_size - vocab.len();
+        vocab.extend(words.into_iter().take(room).map(|(w, _)| w.clone()));
+        Self::from_vocab_text(&(vocab.join("\n") + "\n"), lowercase)
     }
 
     /// Set truncation and padding to `max_len` and check the special tokens.
@@ -436,6 +450,17 @@ mod tests {
         let lines: Vec<&str> = vocab.lines().collect();
         assert_eq!(&lines[..5], &SPECIAL_TOKENS);
         assert!(t.vocab_size() <= 120, "{}", t.vocab_size());
+        // Deterministic: training again gives the same ids.
+        for _ in 0..3 {
+            assert_eq!(
+                TextTokenizer::train(&texts, 120, true)
+                    .unwrap()
+                    .vocab_text(),
+                vocab
+            );
+        }
+        // Frequent whole words are single tokens.
+        assert!(lines.contains(&"pneumonia") && lines.contains(&"left"));
         let e = t.encode("pneumonia on the left").unwrap();
         assert_eq!(e.tokens[0], "[CLS]");
         assert!(!e.tokens.iter().any(|s| s == "[UNK]"), "{:?}", e.tokens);

@@ -3,11 +3,14 @@
 mod bench;
 mod dataset;
 mod eval;
+mod eval_amvlm;
 mod eval_model;
 mod inspect;
 mod predict;
 mod synth;
 mod train;
+mod train_amvlm;
+mod vocab;
 
 use crate::cli::{BenchCommand, Cli, Command, SynthCommand, TrainCommand};
 use std::io::Write;
@@ -18,6 +21,9 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(&a, out),
         Command::Dataset(a) => dataset::run(&a, out),
         Command::Train(TrainCommand::Simcvd(a)) => train::run(&a, out),
+        Command::Train(TrainCommand::Amvlm(a)) => train_amvlm::run(&a, out),
+        Command::EvalAmvlm(a) => eval_amvlm::run(&a, out),
+        Command::Vocab(a) => vocab::run(&a, out),
         Command::EvalModel(a) => eval_model::run(&a, out),
         Command::Predict(a) => predict::run(&a, out),
         Command::Synth(SynthCommand::ThreeD(a)) => synth::run_3d(&a, out),

@@ -99,8 +99,11 @@ pub fn train<B: AutodiffBackend>(
         Some(n) => (start + n).min(cfg.max_steps),
         None => cfg.max_steps,
     };
-    let bar = progress_bar(opts.progress, cfg.max_steps, start);
-    let mut log = open_log(run)?;
+    let bar = crate::progress::progress_bar(opts.progress, cfg.max_steps, start);
+    let mut log = crate::progress::open_log(
+        &run.train_log(),
+        "step,lr,ramp,loss,seg,sdm,contrast,pd,con,seconds",
+    )?;
     let mut first_loss = None;
     let mut last_loss = None;
     let mut first_seg = None;
@@ -198,37 +201,6 @@ pub fn train<B: AutodiffBackend>(
         last_dice,
         best: state,
     })
-}
-
-fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
-    if !show {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} it {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_position(start as u64);
-    bar.reset_eta();
-    Some(bar)
-}
-
-fn open_log(run: &RunDir) -> anyhow::Result<std::fs::File> {
-    let path = run.train_log();
-    let new = !path.exists();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    if new {
-        writeln!(f, "step,lr,ramp,loss,seg,sdm,contrast,pd,con,seconds")?;
-    }
-    Ok(f)
 }
 
 /// Evaluate the student on the run's validation (test) cases; writes `evaluations/step_N.csv` and

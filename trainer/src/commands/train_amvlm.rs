@@ -1,0 +1,207 @@
+//! `semiseg train amvlm`: resolve the configuration, the tokenizer and an optional BERT start,
+//! create (or reopen) the run folder with its manifest, and pre-train on the chosen backend.
+
+use crate::amvlm::data::PairData;
+use crate::amvlm::setup::{train_tokenizer, Pairs, TextInit};
+use crate::amvlm::train::{train, TrainOptions};
+use crate::cli::TrainAmvlmArgs;
+use crate::run_dir::{sha256_file, write_atomic, RunDir};
+use crate::with_backend;
+use anyhow::{bail, Context};
+use burn::tensor::backend::Backend;
+use semiseg::amvlm::AmvlmConfig;
+use semiseg::text::TextTokenizer;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// What a run records about how it was started.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunInfo {
+    data: PathBuf,
+    backend: String,
+    text_init: Option<PathBuf>,
+    semiseg_version: String,
+}
+
+fn resolve_config(a: &TrainAmvlmArgs) -> anyhow::Result<AmvlmConfig> {
+    let mut cfg = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("{}: invalid configuration", path.display()))?
+        }
+        None => AmvlmConfig::preset(&a.preset)
+            .with_context(|| format!("unknown preset {:?}: use paper or tiny", a.preset))?,
+    };
+    if let Some(v) = a.epochs {
+        cfg.epochs = v;
+    }
+    if let Some(v) = a.batch_size {
+        cfg.batch_size = v;
+    }
+    if let Some(v) = a.lr {
+        cfg.lr = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if a.css_published {
+        cfg.css_pairwise = false;
+    }
+    Ok(cfg)
+}
+
+fn write_manifest(run: &RunDir, pairs: &Pairs) -> anyhow::Result<()> {
+    let list = |s: &[semiseg::data::LvitSample]| -> anyhow::Result<Vec<serde_json::Value>> {
+        s.iter()
+            .map(|p| {
+                Ok(serde_json::json!({
+                    "key": p.key,
+                    "image": p.image,
+                    "image_sha256": sha256_file(&p.image)?,
+                    "text": p.text,
+                }))
+            })
+            .collect()
+    };
+    let json = serde_json::json!({
+        "root": pairs.root,
+        "train": list(&pairs.train)?,
+        "held_out_split": pairs.held_out_split.map(|s| s.folder()),
+        "held_out": list(&pairs.held_out)?,
+    });
+    write_atomic(
+        &run.manifest(),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )
+}
+
+pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (run, cfg, data_dir, text_init, tok) = match &a.resume {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            let cfg: AmvlmConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
+                .with_context(|| format!("{}: invalid configuration", run.config().display()))?;
+            let info: RunInfo =
+                serde_json::from_str(&std::fs::read_to_string(run.root.join("run.json"))?)?;
+            let tok = TextTokenizer::from_vocab_file(run.root.join("vocab.txt"), cfg.lowercase)?
+                .with_max_len(cfg.max_text_len)?;
+            let init = info.text_init.as_deref().map(TextInit::open).transpose()?;
+            (run, cfg, a.data.clone().unwrap_or(info.data), init, tok)
+        }
+        None => {
+            let mut cfg = resolve_config(a)?;
+            let init = a.text_init.as_deref().map(TextInit::open).transpose()?;
+            if let Some(i) = &init {
+                i.apply(&mut cfg);
+            }
+            cfg.validate()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            if a.print_config {
+                write!(out, "{}", toml::to_string_pretty(&cfg)?)?;
+                return Ok(());
+            }
+            let data = a.data.clone().expect("clap requires --data");
+            let pairs = Pairs::open(&data)?;
+            let tok = match (&init, &a.vocab) {
+                (Some(_), Some(_)) => {
+                    bail!("--vocab and --text-init both give a vocabulary; keep one")
+                }
+                (Some(i), None) => i.tokenizer(&cfg)?,
+                (None, Some(v)) => TextTokenizer::from_vocab_file(v, cfg.lowercase)?
+                    .with_max_len(cfg.max_text_len)?,
+                (None, None) => train_tokenizer(&pairs, &cfg)?,
+            };
+            crate::backend::check(a.backend)?; // before any folder is created
+            let run = match &a.name {
+                Some(name) => RunDir::create(&a.runs, name)?,
+                None => RunDir::create_timestamped(&a.runs, "amvlm")?,
+            };
+            write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
+            write_atomic(&run.root.join("vocab.txt"), tok.vocab_text().as_bytes())?;
+            let info = RunInfo {
+                data: data.canonicalize().unwrap_or(data.clone()),
+                backend: a.backend.to_string(),
+                text_init: init
+                    .as_ref()
+                    .map(|i| i.dir.canonicalize().unwrap_or(i.dir.clone())),
+                semiseg_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            write_atomic(
+                &run.root.join("run.json"),
+                serde_json::to_string_pretty(&info)?.as_bytes(),
+            )?;
+            write_manifest(&run, &pairs)?;
+            (run, cfg, data, init, tok)
+        }
+    };
+    let pairs = Pairs::open(&data_dir)?;
+    let data = PairData::load(&pairs.train, &cfg, &tok)?;
+    let held_out = pairs.held_out_data(&cfg, &tok)?;
+    writeln!(
+        out,
+        "run {}: {} training pairs, {} held-out ({}), vocabulary {} tokens, {} epochs x {} steps of {} on {}",
+        run.root.display(),
+        data.len(),
+        held_out.as_ref().map_or(0, |h| h.len()),
+        pairs.held_out_split.map_or("none", |s| s.folder()),
+        tok.vocab_size(),
+        cfg.epochs,
+        data.steps_per_epoch(cfg.batch_size),
+        cfg.batch_size.min(data.len()),
+        a.backend
+    )?;
+    let opts = TrainOptions {
+        progress: !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        stop_after: a.stop_after,
+    };
+    let summary = with_backend!(a.backend, |B, device| {
+        B::seed(&device, cfg.seed);
+        let mut model = cfg.init::<B>(tok.vocab_size(), &device);
+        if let Some(i) = &text_init {
+            model.encoders.text = model
+                .encoders
+                .text
+                .load_safetensors(&i.weights()?)
+                .with_context(|| format!("{}: loading the BERT weights", i.dir.display()))?;
+        }
+        train::<B>(
+            &run,
+            &cfg,
+            &tok,
+            model,
+            &data,
+            held_out.as_ref(),
+            &device,
+            &opts,
+            out,
+        )?
+    });
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or("-".into());
+    writeln!(
+        out,
+        "epochs {}/{}; epoch-mean loss {} -> {}; lowest {} at epoch {} (best/)",
+        summary.state.epoch,
+        cfg.epochs,
+        f(summary.first_loss),
+        f(summary.last_loss),
+        f(summary.state.best_loss),
+        summary
+            .state
+            .best_epoch
+            .map_or("-".into(), |e| e.to_string())
+    )?;
+    if let (Some(i), Some(l)) = (&summary.initial, &summary.last) {
+        writeln!(out, "held-out, untrained: {}", i.line())?;
+        writeln!(out, "held-out, trained:   {}", l.line())?;
+    }
+    if summary.state.epoch < cfg.epochs {
+        writeln!(
+            out,
+            "stopped early; continue with: semiseg train amvlm --resume {}",
+            run.root.display()
+        )?;
+    }
+    Ok(())
+}
