@@ -40,21 +40,9 @@ impl<B: Backend> Bert<B> {
     /// [`Bert::load_safetensors`] from an opened file.
     pub fn load_from(mut self, r: &SafetensorsReader<'_>) -> Result<Self, BertError> {
         let names = r.names();
-        let p = names
-            .iter()
-            .filter_map(|n| n.strip_suffix(WORD_EMBEDDINGS))
-            .min_by_key(|p| p.len())
-            .ok_or_else(|| {
-                BertError::NotBert(
-                    names
-                        .iter()
-                        .take(3)
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
-            })?
-            .to_string();
+        let p = r
+            .prefix_of(WORD_EMBEDDINGS)
+            .ok_or_else(|| BertError::NotBert(r.example_names()))?;
         let layer_prefix = format!("{p}encoder.layer.");
         let found = names
             .iter()

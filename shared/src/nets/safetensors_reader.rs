@@ -126,6 +126,27 @@ impl<'a> SafetensorsReader<'a> {
         Ok((values, view.shape().to_vec()))
     }
 
+    /// The checkpoint's prefix: what stands before `suffix` in the shortest name ending with it
+    /// (`""` for `embeddings.word_embeddings.weight`, `"bert."` for
+    /// `bert.embeddings.word_embeddings.weight`); `None` when no name ends with it.
+    pub fn prefix_of(&self, suffix: &str) -> Option<String> {
+        self.names()
+            .iter()
+            .filter_map(|n| n.strip_suffix(suffix))
+            .min_by_key(|p| p.len())
+            .map(str::to_string)
+    }
+
+    /// A few of the checkpoint's names, quoted, for error messages.
+    pub fn example_names(&self) -> String {
+        self.names()
+            .iter()
+            .take(3)
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// `name` as a `D`-dimensional f32 tensor (its rank must be `D`).
     pub fn tensor<B: Backend, const D: usize>(
         &self,

@@ -47,22 +47,9 @@ impl<B: Backend> Vit<B> {
 
     /// [`Vit::load_safetensors`] from an opened file.
     pub fn load_from(mut self, r: &SafetensorsReader<'_>) -> Result<Self, VitWeightsError> {
-        let names = r.names();
-        let p = names
-            .iter()
-            .filter_map(|n| n.strip_suffix(PATCH_WEIGHT))
-            .min_by_key(|p| p.len())
-            .ok_or_else(|| {
-                VitWeightsError::NotVit(
-                    names
-                        .iter()
-                        .take(3)
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
-            })?
-            .to_string();
+        let p = r
+            .prefix_of(PATCH_WEIGHT)
+            .ok_or_else(|| VitWeightsError::NotVit(r.example_names()))?;
         if r.contains(&format!("{p}dist_token")) {
             return Err(VitWeightsError::Distilled);
         }
