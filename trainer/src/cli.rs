@@ -85,6 +85,28 @@ pub enum BenchCommand {
                       Prints one markdown table row; docs/benchmarks.md collects them with the machine they ran on."
     )]
     Simcvd(BenchArgs),
+    /// One AMVLM pre-training step and the embedding of one image and one prompt.
+    #[command(
+        after_help = "Examples:\n  semiseg bench amvlm --backend cuda --preset paper\n  semiseg bench amvlm --backend cpu --preset tiny --steps 5\n\n\
+                      Random images and fixed prompts; the paper preset is ViT-B/16 at 224 + a 6x768 BERT with \
+                      a 28,996-token table, batch 32. Prints one markdown table row for docs/benchmarks.md."
+    )]
+    Amvlm(BenchAmvlmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAmvlmArgs {
+    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    pub backend: BackendKind,
+    /// Size preset: paper or tiny.
+    #[arg(long, default_value = "paper")]
+    pub preset: String,
+    /// Batch size (default: the preset's).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
 }
 
 #[derive(Debug, Args)]

@@ -96,3 +96,11 @@ pub fn write_csv(
     w.flush()?;
     Ok(())
 }
+
+/// Peak resident memory of this process (Linux `VmHWM`), in GiB.
+pub fn peak_rss() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / (1024.0 * 1024.0))
+}

@@ -3,6 +3,7 @@
 //! on a backend, and print a table row. Not a test: numbers depend on the machine.
 
 use crate::cli::BenchArgs;
+use crate::report::peak_rss;
 use crate::simcvd::data::{HostBatch, TrainData};
 use crate::with_backend;
 use burn::module::AutodiffModule;
@@ -170,12 +171,4 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .unwrap_or_else(|| "-".into())
     )?;
     Ok(())
-}
-
-/// Peak resident memory of this process (Linux `VmHWM`), in GiB.
-fn peak_rss() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / (1024.0 * 1024.0))
 }

@@ -1,6 +1,7 @@
 //! One file per command.
 
 mod bench;
+mod bench_amvlm;
 mod dataset;
 mod eval;
 mod eval_amvlm;
@@ -29,5 +30,6 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Synth(SynthCommand::ThreeD(a)) => synth::run_3d(&a, out),
         Command::Synth(SynthCommand::TwoD(a)) => synth::run_2d(&a, out),
         Command::Bench(BenchCommand::Simcvd(a)) => bench::run(&a, out),
+        Command::Bench(BenchCommand::Amvlm(a)) => bench_amvlm::run(&a, out),
     }
 }
