@@ -158,6 +158,37 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
     };
     assert_eq!(losses("full"), losses("part"));
 
+    // Resuming with other data is refused before anything is written.
+    let other = st.dir.path().join("other");
+    cli(&[
+        "synth",
+        "2d",
+        "--out",
+        s(&other),
+        "--train",
+        "16",
+        "--val",
+        "4",
+        "--size",
+        "48",
+    ])
+    .unwrap();
+    let err = cli(&[
+        "train",
+        "amvlm",
+        "--resume",
+        s(&run),
+        "--data",
+        s(&other),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("differ from the ones this run started with"),
+        "{err}"
+    );
+
     // eval-amvlm on the test split with the best weights; vocab refuses to overwrite.
     let ev = cli(&[
         "eval-amvlm",

@@ -2,7 +2,8 @@
 //! ViT-B/16 + 6×768 BERT, Adam 3e-5, batch 32, 100 epochs, τ = 0.07). Serialised as the run's
 //! `config.toml`; [`AmvlmConfig::tiny`] is the CPU/browser preset.
 
-use super::icl::IclNoise;
+use super::css::CssOptions;
+use super::icl::{IclNoise, IclOptions};
 use super::pdt::SigmaMode;
 use crate::nets::BertConfig;
 use crate::nets::VitConfig;
@@ -156,6 +157,26 @@ impl AmvlmConfig {
             "paper" => Some(Self::paper()),
             "tiny" => Some(Self::tiny()),
             _ => None,
+        }
+    }
+
+    /// The options of L_CSS.
+    pub fn css_options(&self) -> CssOptions {
+        CssOptions {
+            tau: self.tau,
+            pairwise: self.css_pairwise,
+            sigma_mode: self.sigma_mode,
+        }
+    }
+
+    /// The options of L_ICL.
+    pub fn icl_options(&self) -> IclOptions {
+        IclOptions {
+            tau: self.tau,
+            a: self.w2_a,
+            b: self.w2_b,
+            sigma_mode: self.sigma_mode,
+            noise: self.icl_noise,
         }
     }
 

@@ -7,6 +7,7 @@
 //! cross-entropy of `Ŝ` and `Ŝᵀ` with diagonal targets, `½[Σω·ℓ¹ + Σω·ℓ²]/B`.
 
 use super::cross_entropy::ce_diagonal;
+use super::model::{ImageEmbeddings, TextEmbeddings};
 use super::pdt::{Gaussians, Pdt, SigmaMode};
 use super::token_weights::clip_normalise;
 use super::wasserstein::{css_coefficient, w2_columnwise, w2_pairwise};
@@ -86,6 +87,19 @@ pub struct CssTokens<B: Backend> {
     pub word_attention: Tensor<B, 2>,
     /// Raw patch weights `[B, Np]` (last ViT block's CLS→patch attention).
     pub patch_attention: Tensor<B, 2>,
+}
+
+impl<B: Backend> CssTokens<B> {
+    /// The tokens of one batch's image and text embeddings.
+    pub fn from_embeddings(img: &ImageEmbeddings<B>, txt: &TextEmbeddings<B>) -> Self {
+        CssTokens {
+            patches: img.patches.clone(),
+            words: txt.words.clone(),
+            word_valid: txt.valid.clone(),
+            word_attention: txt.attention.clone(),
+            patch_attention: img.attention.clone(),
+        }
+    }
 }
 
 /// The two sides of L_CSS; `total() = ½(patch + word)`.

@@ -3,8 +3,8 @@
 //! `L = L_ITC + 0.5·L_CSS + 0.1·L_xg + 0.1·L_ICL` (weights from [`AmvlmConfig`]).
 
 use super::config::AmvlmConfig;
-use super::css::{css_loss, CssOptions, CssPdts, CssTokens};
-use super::icl::{icl_loss, IclOptions};
+use super::css::{css_loss, CssPdts, CssTokens};
+use super::icl::icl_loss;
 use super::itc::itc_loss;
 use super::model::{Amvlm, AmvlmEncoders};
 use super::xg::xg_loss;
@@ -49,18 +49,8 @@ pub fn amvlm_loss<B: Backend>(
             text: &model.pdt_text,
             text_att: &model.pdt_text_att,
         },
-        &CssTokens {
-            patches: img.patches.clone(),
-            words: txt.words.clone(),
-            word_valid: txt.valid.clone(),
-            word_attention: txt.attention.clone(),
-            patch_attention: img.attention.clone(),
-        },
-        &CssOptions {
-            tau: cfg.tau,
-            pairwise: cfg.css_pairwise,
-            sigma_mode: cfg.sigma_mode,
-        },
+        &CssTokens::from_embeddings(&img, &txt),
+        &cfg.css_options(),
     )
     .total();
 
@@ -81,13 +71,7 @@ pub fn amvlm_loss<B: Backend>(
         m_img.with_global().detach(),
         zt.detach(),
         text_valid,
-        &IclOptions {
-            tau: cfg.tau,
-            a: cfg.w2_a,
-            b: cfg.w2_b,
-            sigma_mode: cfg.sigma_mode,
-            noise: cfg.icl_noise,
-        },
+        &cfg.icl_options(),
     );
 
     let total = itc.clone() * cfg.w_itc
@@ -129,8 +113,8 @@ fn test_config(max_text_len: usize) -> AmvlmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::amvlm::css::{css_loss, CssOptions, CssPdts, CssTokens};
-    use crate::amvlm::icl::{icl_loss, IclOptions};
+    use crate::amvlm::css::{css_loss, CssPdts, CssTokens};
+    use crate::amvlm::icl::icl_loss;
     use crate::text::TextTokenizer;
     use crate::train::teacher_from;
     use burn::backend::{Autodiff, Flex};
@@ -219,13 +203,7 @@ mod tests {
         let m_img = momentum.encode_image(b.images_aug.clone());
         let m_txt = momentum.encode_text(&b.texts, &dev);
         let (zt, valid) = m_txt.with_global();
-        let opts = IclOptions {
-            tau: 0.07,
-            a: 0.005,
-            b: 4.0,
-            sigma_mode: cfg.sigma_mode,
-            noise: cfg.icl_noise,
-        };
+        let opts = cfg.icl_options();
         let icl = icl_loss(
             &model.pdt_img_aug,
             &model.pdt_text,
@@ -258,18 +236,8 @@ mod tests {
                 text: &model.pdt_text,
                 text_att: &model.pdt_text_att,
             },
-            &CssTokens {
-                patches: img.patches.clone(),
-                words: txt.words.clone(),
-                word_valid: txt.valid.clone(),
-                word_attention: txt.attention.clone(),
-                patch_attention: img.attention.clone(),
-            },
-            &CssOptions {
-                tau: 0.07,
-                pairwise: true,
-                sigma_mode: cfg.sigma_mode,
-            },
+            &CssTokens::from_embeddings(&img, &txt),
+            &cfg.css_options(),
         );
         let g = css.total().backward();
         assert_eq!(

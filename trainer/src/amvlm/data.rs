@@ -98,13 +98,6 @@ impl PairData {
         order
     }
 
-    /// Indices of batch `k` of `epoch`.
-    pub fn batch_indices(&self, cfg: &AmvlmConfig, epoch: usize, k: usize) -> Vec<usize> {
-        let order = self.epoch_order(cfg.seed, epoch);
-        let b = cfg.batch_size.min(self.len());
-        order[k * b..(k + 1) * b].to_vec()
-    }
-
     /// Images `idx` as a `[B, 3, S, S]` tensor in [0, 1], each augmented by `aug[i]`.
     pub fn images_tensor<B: Backend>(
         &self,
@@ -114,26 +107,28 @@ impl PairData {
     ) -> Tensor<B, 4> {
         let s = self.size;
         let mut data = Vec::with_capacity(idx.len() * 3 * s * s);
+        let to_unit = |v: &u8| *v as f32 / 255.0;
         for (i, &j) in idx.iter().enumerate() {
-            let img = match aug {
-                Some(a) => a[i].apply(&self.images[j], 3, s),
-                None => self.images[j].clone(),
-            };
-            data.extend(img.iter().map(|v| *v as f32 / 255.0));
+            match aug {
+                Some(a) => data.extend(a[i].apply(&self.images[j], 3, s).iter().map(to_unit)),
+                None => data.extend(self.images[j].iter().map(to_unit)),
+            }
         }
         Tensor::from_data(TensorData::new(data, [idx.len(), 3, s, s]), device)
     }
 
-    /// Batch `k` of `epoch`: the images, their augmented copies (for the momentum branch) and
-    /// the texts.
+    /// Batch `k` of `epoch` (whose sample order is `order`, from [`PairData::epoch_order`]):
+    /// the images, their augmented copies (for the momentum branch) and the texts.
     pub fn batch<B: Backend>(
         &self,
         cfg: &AmvlmConfig,
+        order: &[usize],
         epoch: usize,
         k: usize,
         device: &B::Device,
     ) -> AmvlmBatch<B> {
-        let idx = self.batch_indices(cfg, epoch, k);
+        let b = cfg.batch_size.min(self.len());
+        let idx = &order[k * b..(k + 1) * b];
         let mut rng =
             ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, 22, (epoch * 1_000_003 + k) as u64));
         let aug: Vec<Augment2d> = idx
@@ -147,8 +142,8 @@ impl PairData {
             })
             .collect();
         AmvlmBatch {
-            images: self.images_tensor(&idx, None, device),
-            images_aug: self.images_tensor(&idx, Some(&aug), device),
+            images: self.images_tensor(idx, None, device),
+            images_aug: self.images_tensor(idx, Some(&aug), device),
             texts: idx.iter().map(|&j| self.encoded[j].clone()).collect(),
         }
     }

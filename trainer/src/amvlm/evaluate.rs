@@ -10,7 +10,6 @@ use super::data::PairData;
 use crate::run_dir::write_atomic;
 use burn::tensor::{backend::Backend, Tensor};
 use semiseg::amvlm::{AmvlmConfig, AmvlmEncoders};
-use semiseg::text::TextTokenizer;
 use std::path::Path;
 
 /// Held-out results. Recalls are fractions in [0, 1].
@@ -200,7 +199,6 @@ fn find_phrase(strings: &[String], phrase: &[&str]) -> Option<Vec<usize>> {
 pub fn evaluate<B: Backend>(
     enc: &AmvlmEncoders<B>,
     cfg: &AmvlmConfig,
-    _tok: &TextTokenizer,
     data: &PairData,
     dir: &Path,
 ) -> anyhow::Result<Evaluation> {

@@ -12,7 +12,6 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
 use semiseg::amvlm::{amvlm_loss, Amvlm, AmvlmConfig};
-use semiseg::text::TextTokenizer;
 use semiseg::train::{ema_update, teacher_from};
 use std::io::Write;
 use std::time::Instant;
@@ -58,7 +57,6 @@ fn scalar<B: burn::tensor::backend::Backend>(t: &Tensor<B, 1>) -> f64 {
 pub fn train<B: AutodiffBackend>(
     run: &RunDir,
     cfg: &AmvlmConfig,
-    tok: &TextTokenizer,
     init: Amvlm<B>,
     data: &PairData,
     held_out: Option<&PairData>,
@@ -86,7 +84,6 @@ pub fn train<B: AutodiffBackend>(
         let e = evaluate(
             &model.encoders.valid(),
             cfg,
-            tok,
             h,
             &run.evaluations().join("initial"),
         )?;
@@ -110,12 +107,13 @@ pub fn train<B: AutodiffBackend>(
     for epoch in state.epoch..end {
         let te = Instant::now();
         let mut sum = 0.0;
+        let order = data.epoch_order(cfg.seed, epoch);
         for k in 0..steps {
             B::seed(
                 device,
                 crate::simcvd::data::derive_seed(cfg.seed, 23, state.step as u64),
             );
-            let batch = data.batch::<B>(cfg, epoch, k, device);
+            let batch = data.batch::<B>(cfg, &order, epoch, k, device);
             let l = amvlm_loss(&model, &momentum, &batch, cfg);
             let total = scalar(&l.total);
             if !total.is_finite() {
@@ -167,7 +165,7 @@ pub fn train<B: AutodiffBackend>(
         if state.epoch % cfg.checkpoint_every == 0 || done || state.epoch == end {
             if let Some(h) = held_out {
                 let dir = run.evaluations().join(format!("epoch_{:04}", state.epoch));
-                let e = evaluate(&model.encoders.valid(), cfg, tok, h, &dir)?;
+                let e = evaluate(&model.encoders.valid(), cfg, h, &dir)?;
                 r1 = (e.i2t[0], e.t2i[0]);
                 let line = format!("epoch {}: loss {mean:.4}; {}", state.epoch, e.line());
                 match &bar {

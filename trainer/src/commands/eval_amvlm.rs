@@ -60,7 +60,7 @@ pub fn run(a: &EvalAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     .valid()
             }
         };
-        evaluate(&enc, &cfg, &tok, &data, &dir)?
+        evaluate(&enc, &cfg, &data, &dir)?
     });
     writeln!(out, "{} ({which} weights): {}", split.folder(), ev.line())?;
     writeln!(out, "metrics and similarity maps: {}", dir.display())?;

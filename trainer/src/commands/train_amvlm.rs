@@ -77,8 +77,32 @@ fn write_manifest(run: &RunDir, pairs: &Pairs) -> anyhow::Result<()> {
     )
 }
 
+/// A resumed run must see the pairs it started with.
+fn check_manifest(run: &RunDir, pairs: &Pairs) -> anyhow::Result<()> {
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.manifest())?)?;
+    let keys = |k: &str| -> Vec<String> {
+        m[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["key"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let now = |s: &[semiseg::data::LvitSample]| -> Vec<String> {
+        s.iter().map(|p| p.key.clone()).collect()
+    };
+    if keys("train") != now(&pairs.train) || keys("held_out") != now(&pairs.held_out) {
+        bail!(
+            "the data folder's pairs differ from the ones this run started with ({}); resume with the same data",
+            run.manifest().display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (run, cfg, data_dir, text_init, tok) = match &a.resume {
+    let (run, cfg, pairs, text_init, tok) = match &a.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
             let cfg: AmvlmConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
@@ -88,7 +112,9 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             let tok = TextTokenizer::from_vocab_file(run.root.join("vocab.txt"), cfg.lowercase)?
                 .with_max_len(cfg.max_text_len)?;
             let init = info.text_init.as_deref().map(TextInit::open).transpose()?;
-            (run, cfg, a.data.clone().unwrap_or(info.data), init, tok)
+            let pairs = Pairs::open(&a.data.clone().unwrap_or(info.data))?;
+            check_manifest(&run, &pairs)?;
+            (run, cfg, pairs, init, tok)
         }
         None => {
             let mut cfg = resolve_config(a)?;
@@ -133,10 +159,9 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 serde_json::to_string_pretty(&info)?.as_bytes(),
             )?;
             write_manifest(&run, &pairs)?;
-            (run, cfg, data, init, tok)
+            (run, cfg, pairs, init, tok)
         }
     };
-    let pairs = Pairs::open(&data_dir)?;
     let data = PairData::load(&pairs.train, &cfg, &tok)?;
     let held_out = pairs.held_out_data(&cfg, &tok)?;
     writeln!(
@@ -169,7 +194,6 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         train::<B>(
             &run,
             &cfg,
-            &tok,
             model,
             &data,
             held_out.as_ref(),
