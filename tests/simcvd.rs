@@ -232,6 +232,61 @@ fn runs_are_reproducible_resumable_and_usable() {
     assert_eq!(one.data, from_eval.data);
     let err = cli(&predict).unwrap_err();
     assert!(err.contains("already exists"), "{err}");
+
+    // export: a bundle with the run's card; f32 predicts exactly the run's mask, f16 nearly
+    let csv = preds.join("metrics.csv");
+    for precision in ["f32", "f16"] {
+        let bundle = a.join(format!("model-{precision}.semiseg"));
+        let export = [
+            "export",
+            "--run",
+            s(&a),
+            "--metrics",
+            s(&csv),
+            "--precision",
+            precision,
+            "-o",
+            s(&bundle),
+        ];
+        let out = cli(&export).unwrap();
+        assert!(
+            out.contains("6 steps") && out.contains("over 2 cases"),
+            "{out}"
+        );
+        assert!(cli(&export).unwrap_err().contains("already exists"));
+        let card = semiseg::infer::ModelBundle::decode(&std::fs::read(&bundle).unwrap())
+            .unwrap()
+            .card;
+        assert_eq!(
+            (card.n_filters, card.patch, card.steps),
+            (4, [32, 32, 32], 6)
+        );
+        let mask = a.join(format!("one-{precision}.nii.gz"));
+        let mut p = predict;
+        p[2] = s(&bundle);
+        p[5] = s(&mask);
+        cli(&p).unwrap();
+        let m = read_nifti(&mask, &Default::default()).unwrap();
+        assert_eq!((m.dims, m.affine), (one.dims, one.affine));
+        let same = m.data.iter().zip(&one.data).filter(|(x, y)| x == y).count();
+        let agree = same as f64 / m.data.len() as f64;
+        if precision == "f32" {
+            assert_eq!(m.data, one.data, "f32 bundle differs from the run");
+        } else {
+            assert!(agree > 0.99, "f16 bundle agrees on {agree} of the voxels");
+        }
+    }
+    // a damaged bundle is refused with the reason
+    let bad = a.join("bad.semiseg");
+    let mut bytes = std::fs::read(a.join("model-f16.semiseg")).unwrap();
+    bytes.truncate(bytes.len() - 100);
+    std::fs::write(&bad, &bytes).unwrap();
+    let never = a.join("never.nii.gz");
+    let mut p = predict;
+    p[2] = s(&bad);
+    p[5] = s(&never);
+    let err = cli(&p).unwrap_err();
+    assert!(err.contains("truncated"), "{err}");
 }
 
 #[test]

@@ -64,6 +64,14 @@ pub enum Command {
                       RUN/predictions-<checkpoint>/ (or --out) and prints Dice, Jaccard, 95HD and ASD in voxels."
     )]
     EvalModel(EvalModelArgs),
+    /// Export a trained run as a model bundle (weights + model card) for `predict` and the browser.
+    #[command(
+        after_help = "Example:\n  semiseg export --run runs/la-light-sup-16 --metrics runs/la-light-sup-16/predictions-last/metrics.csv -o la-light.semiseg\n\n\
+                      The bundle is one file: a JSON model card (architecture, patch and stride, training data, \
+                      method, steps, test metrics, notes) and the V-Net's weights (f16 by default), with their \
+                      SHA-256. The browser page loads it, and `semiseg predict --model FILE` runs it natively."
+    )]
+    Export(ExportArgs),
     /// Segment one scan with a trained run and write the mask as NIfTI aligned with the scan.
     #[command(
         after_help = "Example:\n  semiseg predict --model runs/simcvd-16L-20261122-010000 scan.nii.gz -o scan_mask.nii.gz"
@@ -369,7 +377,7 @@ pub struct EvalModelArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// The run folder whose model to use.
+    /// The model: a run folder, or a model bundle file written by `semiseg export`.
     #[arg(long)]
     pub model: PathBuf,
     /// The scan to segment.
@@ -377,10 +385,44 @@ pub struct PredictArgs {
     /// Output mask (.nii or .nii.gz; must not exist).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Which weights of a run folder (a bundle has one set).
     #[arg(long, value_enum, default_value_t = CheckpointArg::Last)]
     pub checkpoint: CheckpointArg,
+    /// Sliding-window stride (default: the run's or the bundle's, LA 18,18,4).
+    #[arg(long, value_parser = parse_triple, value_name = "X,Y,Z")]
+    pub stride: Option<[usize; 3]>,
     #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
     pub backend: BackendKind,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run folder to export.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The bundle file to write (must not exist), e.g. www/assets/models/la-light.semiseg.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[arg(long, value_enum, default_value_t = CheckpointArg::Last)]
+    pub checkpoint: CheckpointArg,
+    /// Weight precision: f16 halves the download (check the Dice difference, README).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
+    pub precision: PrecisionArg,
+    /// The metrics.csv of an `eval-model` of this run and checkpoint: its mean row goes on the card.
+    #[arg(long, value_name = "CSV")]
+    pub metrics: Option<PathBuf>,
+    /// Name shown to users (default: derived from the run).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Anything users should know about this model.
+    #[arg(long, default_value = "")]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    F16,
+    F32,
 }
 
 #[derive(Debug, Args)]

@@ -1,28 +1,53 @@
-//! semiseg in the browser. This is the skeleton the browser app grows from: it proves that the
-//! shared crate (the same NIfTI reader and metrics as the CLI) runs in wasm, and exposes a first
-//! entry point the page calls. Segmentation, the viewer and the worker come with the browser issue.
+//! semiseg in the browser. The page (`www/`) draws and handles events; this crate does the work
+//! with the shared model crate, so the browser reads scans, segments and scores exactly as the CLI:
+//! - [`scan`]: an opened scan in the canonical frame, its mask and ground truth, metrics and the
+//!   mask download on the input's own grid;
+//! - [`view`]: slices in anatomical orientation with window/level and overlays;
+//! - [`segmenter`]: a model bundle on WebGPU or the wasm CPU backend, run by the Web Worker.
 
+pub mod scan;
+pub mod segmenter;
+pub mod view;
+
+use semiseg::infer::{InferenceMemory, ModelBundle};
 use wasm_bindgen::prelude::*;
 
-/// Read a NIfTI upload and describe it (dimensions, voxel size, orientation), or say what is wrong
-/// with it. Uses `semiseg::volume`, exactly as `semiseg inspect` does.
+/// `[volume bytes, bytes per window, largest tensor bytes]` that segmenting a volume of `dims`
+/// with this patch and model width needs (checked by the page against the device's limits).
 #[wasm_bindgen]
-pub fn describe_scan(name: &str, bytes: &[u8]) -> Result<String, JsValue> {
-    let vol = semiseg::volume::read_nifti_bytes(name, bytes, &Default::default())
-        .map_err(|e| JsValue::from_str(&e.to_string()))?;
-    let [x, y, z] = vol.dims;
-    let s = vol.spacing();
-    Ok(format!(
-        "{name}: {x} x {y} x {z} voxels of {:.3} x {:.3} x {:.3} mm, {} stored as {}",
-        s[0],
-        s[1],
-        s[2],
-        vol.orientation(),
-        vol.source_dtype
-    ))
+pub fn estimate_memory(
+    dims: Vec<u32>,
+    patch: Vec<u32>,
+    n_filters: u32,
+    n_classes: u32,
+) -> Vec<f64> {
+    let arr = |v: &[u32]| -> [usize; 3] {
+        std::array::from_fn(|d| v.get(d).copied().unwrap_or(1) as usize)
+    };
+    let m = InferenceMemory::estimate(
+        arr(&dims),
+        arr(&patch),
+        n_filters as usize,
+        n_classes as usize,
+    );
+    vec![
+        m.volume_bytes as f64,
+        m.window_bytes as f64,
+        m.largest_tensor_bytes as f64,
+    ]
 }
 
+/// The model card of a bundle (JSON), after checking the bundle's structure and weight hash.
+#[wasm_bindgen]
+pub fn read_model_card(bytes: &[u8]) -> Result<String, JsError> {
+    let bundle = ModelBundle::decode(bytes).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(serde_json::to_string(&bundle.card).expect("a card is plain data"))
+}
+
+/// Report Rust panics on the console (they would otherwise show as "unreachable").
 #[wasm_bindgen(start)]
 pub fn start() {
-    gloo::console::log!("semiseg web: ready");
+    std::panic::set_hook(Box::new(|info| {
+        gloo::console::error!(format!("semiseg panicked: {info}"));
+    }));
 }

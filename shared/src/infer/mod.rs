@@ -1,5 +1,10 @@
-//! Inference: sliding-window segmentation of whole volumes (spec B6).
+//! Inference: sliding-window segmentation of whole volumes (spec B6), the model bundles that carry
+//! trained weights to `semiseg predict` and the browser, and the memory estimate made before a run.
 
+mod bundle;
+mod memory;
 mod sliding_window;
 
-pub use sliding_window::{sliding_window_predict, Accumulator, WindowPlan};
+pub use bundle::{BundleError, CardMetrics, ModelBundle, ModelCard, Precision};
+pub use memory::InferenceMemory;
+pub use sliding_window::{sliding_window_labels, sliding_window_predict, Accumulator, WindowPlan};

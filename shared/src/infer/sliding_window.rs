@@ -108,6 +108,33 @@ impl Accumulator {
         }
     }
 
+    /// Only the labels (argmax of the averaged scores) on the original grid: what the browser keeps,
+    /// without the per-class probability volumes of [`Accumulator::finish`].
+    pub fn finish_labels(&self) -> Grid<u8> {
+        let n: usize = self.plan.padded.iter().product();
+        let [_, ny, nz] = self.plan.padded;
+        let dims = self.plan.dims;
+        let b = self.plan.pad_before;
+        let mut labels = Vec::with_capacity(dims.iter().product());
+        for x in 0..dims[0] {
+            for y in 0..dims[1] {
+                for z in 0..dims[2] {
+                    let f = ((x + b[0]) * ny + y + b[1]) * nz + z + b[2];
+                    // the count divides every class alike, so the argmax of the sums is the same
+                    let mut best = (0u8, f32::NEG_INFINITY);
+                    for c in 0..self.classes {
+                        let v = self.scores[c * n + f];
+                        if v > best.1 {
+                            best = (c as u8, v);
+                        }
+                    }
+                    labels.push(best.0);
+                }
+            }
+        }
+        Grid::new(labels, dims)
+    }
+
     /// Labels (argmax of the averaged scores) and the averaged probability of each class on the
     /// original grid (`probs[c]`).
     pub fn finish(&self) -> (Grid<u8>, Vec<Grid<f32>>) {
@@ -184,6 +211,45 @@ pub fn sliding_window_predict<B: Backend>(
     acc.expect("at least one window").finish()
 }
 
+/// The browser's loop: [`sliding_window_predict`] one window at a time with asynchronous reads
+/// (WebGPU cannot read synchronously), keeping only the labels. `progress(done, total)` runs
+/// after each window. Errors are the backend's read errors (e.g. a lost GPU device), in words.
+pub async fn sliding_window_labels<B: Backend>(
+    net: &VNet<B>,
+    image: &Grid<f32>,
+    patch: [usize; 3],
+    stride: [usize; 3],
+    device: &B::Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Grid<u8>, String> {
+    let plan = WindowPlan::new(image.dims, patch, stride);
+    let padded = plan.pad(image);
+    let mut acc: Option<Accumulator> = None;
+    let total = plan.starts.len();
+    for (i, &s) in plan.starts.iter().enumerate() {
+        let x = Tensor::<B, 5>::from_data(
+            TensorData::new(
+                padded.crop(s, patch).data,
+                [1, 1, patch[0], patch[1], patch[2]],
+            ),
+            device,
+        );
+        let probs = softmax(net.forward(x).seg, 1);
+        let classes = probs.dims()[1];
+        let values: Vec<f32> = probs
+            .into_data_async()
+            .await
+            .map_err(|e| format!("reading a window's result from the device failed: {e:?}"))?
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| format!("unexpected result type: {e:?}"))?;
+        acc.get_or_insert_with(|| Accumulator::new(&plan, classes))
+            .add(s, &values);
+        progress(i + 1, total);
+    }
+    Ok(acc.expect("a plan has at least one window").finish_labels())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +284,7 @@ mod tests {
             assert!((a - b).abs() < 1e-6, "{p1:?}");
         }
         assert_eq!(labels.data, vec![1, 1, 1, 1, 0]);
+        assert_eq!(acc.finish_labels(), labels);
     }
 
     #[test]
@@ -238,5 +305,24 @@ mod tests {
         assert_eq!(calls, 2);
         let sum: f32 = probs[0].data[0] + probs[1].data[0];
         assert!((sum - 1.0).abs() < 1e-5);
+
+        // the browser's asynchronous loop gives the same labels, one window at a time
+        let mut seen = Vec::new();
+        let mut record = |d, t| seen.push((d, t));
+        let fut = sliding_window_labels(&net, &img, [16, 16, 16], [4, 4, 4], &dev, &mut record);
+        let async_labels = block_on(fut).unwrap();
+        assert_eq!(async_labels, labels);
+        assert_eq!(seen, vec![(1, 4), (2, 4), (3, 4), (4, 4)]);
+    }
+
+    /// Poll a future that never waits (the CPU backend's reads are ready at once).
+    fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
     }
 }

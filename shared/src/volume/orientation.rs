@@ -119,6 +119,11 @@ impl Reorientation {
         self.perm == [0, 1, 2] && self.flip == [false; 3]
     }
 
+    /// The scan as it was read (its own grid and header).
+    pub fn original(&self) -> &Volume {
+        &self.original
+    }
+
     /// The dims of the canonical array.
     pub fn canonical_dims(&self) -> [usize; 3] {
         std::array::from_fn(|a| self.original.dims[self.perm[a]])

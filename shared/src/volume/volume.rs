@@ -97,6 +97,28 @@ impl Volume {
         })
     }
 
+    /// Whether `other` (e.g. a mask) lies on this volume's grid: same dims and the same affine
+    /// within 1e-3 relative. The error says how they differ. Compare volumes in the same
+    /// orientation (both canonical, or both as read).
+    pub fn aligned_with(&self, other: &Volume) -> Result<(), String> {
+        if self.dims != other.dims {
+            return Err(format!(
+                "{:?} voxels against {:?}: both must be on the same grid",
+                other.dims, self.dims
+            ));
+        }
+        let worst = (0..3)
+            .flat_map(|i| (0..4).map(move |j| (i, j)))
+            .map(|(i, j)| {
+                (other.affine[i][j] - self.affine[i][j]).abs() / (1.0 + self.affine[i][j].abs())
+            })
+            .fold(0.0, f64::max);
+        if worst > 1e-3 {
+            return Err("same size but a different affine: they are not aligned in space (was one saved without the scan's header?)".into());
+        }
+        Ok(())
+    }
+
     /// The voxels as a binary mask (`value > 0.5`), the form the metrics take.
     pub fn to_mask(&self) -> Vec<bool> {
         self.data.iter().map(|&v| v > 0.5).collect()

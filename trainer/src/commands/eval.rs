@@ -158,28 +158,13 @@ fn score(
     let opts = ReadOptions::default();
     let (pred, _) = Reorientation::to_canonical(&read_nifti(pred_path, &opts)?);
     let (gt, _) = Reorientation::to_canonical(&read_nifti(gt_path, &opts)?);
-    if pred.dims != gt.dims {
-        bail!(
-            "prediction {} is {:?} voxels but ground truth {} is {:?} (in the same orientation); \
-             both must be on the same grid",
-            pred_path.display(),
-            pred.dims,
-            gt_path.display(),
-            gt.dims
-        );
-    }
-    let worst = (0..3)
-        .flat_map(|i| (0..4).map(move |j| (i, j)))
-        .map(|(i, j)| (pred.affine[i][j] - gt.affine[i][j]).abs() / (1.0 + gt.affine[i][j].abs()))
-        .fold(0.0, f64::max);
-    if worst > 1e-3 {
-        bail!(
-            "prediction {} and ground truth {} have the same size but different affines (they are not \
-             aligned in space); was the prediction saved without the scan's header?",
+    gt.aligned_with(&pred).map_err(|why| {
+        anyhow::anyhow!(
+            "prediction {} and ground truth {}: {why}",
             pred_path.display(),
             gt_path.display()
-        );
-    }
+        )
+    })?;
     let spacing = match unit {
         SpacingUnit::Voxel => [1.0; 3],
         SpacingUnit::Mm => gt.spacing(),

@@ -6,6 +6,7 @@ mod dataset;
 mod eval;
 mod eval_amvlm;
 mod eval_model;
+mod export;
 mod inspect;
 mod predict;
 mod synth;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Vocab(a) => vocab::run(&a, out),
         Command::EvalModel(a) => eval_model::run(&a, out),
         Command::Predict(a) => predict::run(&a, out),
+        Command::Export(a) => export::run(&a, out),
         Command::Synth(SynthCommand::ThreeD(a)) => synth::run_3d(&a, out),
         Command::Synth(SynthCommand::TwoD(a)) => synth::run_2d(&a, out),
         Command::Bench(BenchCommand::Simcvd(a)) => bench::run(&a, out),

@@ -1,0 +1,346 @@
+//! Model bundles: one file that carries a trained V-Net's weights and its model card (what it is,
+//! what it was trained on, how well it did), written by `semiseg export` and read by
+//! `semiseg predict` and the browser app, so a trained run can be shared and tried by anyone.
+//!
+//! Layout (all integers little-endian):
+//! `b"SEMISEG\0"` · u32 format (1) · u32 card length · card (UTF-8 JSON) · weights.
+//! The weights are burn's named MessagePack record of the V-Net, in the card's precision (f16
+//! halves the download); the card holds their length and SHA-256, so a cut or altered file is
+//! refused before anything is decoded.
+
+use crate::nets::{VNet, VNetConfig};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::record::{
+    FullPrecisionSettings, HalfPrecisionSettings, NamedMpkBytesRecorder, PrecisionSettings,
+    Recorder,
+};
+use burn::tensor::{backend::Backend, Tensor};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const MAGIC: &[u8; 8] = b"SEMISEG\0";
+const FORMAT: u32 = 1;
+/// A card larger than this is not a card (guards the length field of a corrupt file).
+const MAX_CARD: usize = 1 << 20;
+
+/// How the weights are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F16,
+    F32,
+}
+
+/// Test-set scores recorded on the card (Dice and Jaccard as fractions, distances in voxels, spec
+/// B7), the mean row of `semiseg eval-model`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardMetrics {
+    pub dice: f64,
+    pub jaccard: f64,
+    pub hd95: f64,
+    pub asd: f64,
+    /// How many test cases these are the mean of.
+    pub cases: usize,
+}
+
+/// What a model is, what it was trained on and how well it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// Short name shown to users, e.g. "V-Net light (4 filters), LA, 16 labeled".
+    pub name: String,
+    /// Always "vnet" in format 1.
+    pub architecture: String,
+    pub n_filters: usize,
+    pub n_classes: usize,
+    pub sdm_head: bool,
+    /// Sliding-window patch and stride (spec B6) the model was evaluated with.
+    pub patch: [usize; 3],
+    pub stride: [usize; 3],
+    pub precision: Precision,
+    /// Training method and data, in words (e.g. "supervised, 16 labeled LA2018 cases").
+    pub trained_on: String,
+    pub method: String,
+    pub steps: usize,
+    /// Scores on the test cases, when the run was evaluated.
+    pub metrics: Option<CardMetrics>,
+    /// Anything a user should know (e.g. "trained on a CPU for 700 of the paper's 6000 steps").
+    pub notes: String,
+    pub semiseg_version: String,
+    /// Length and SHA-256 (hex) of the weights.
+    pub weights_len: usize,
+    pub weights_sha256: String,
+}
+
+impl ModelCard {
+    /// The V-Net this card describes (inference: dropout is off in eval mode anyway).
+    pub fn vnet(&self) -> VNetConfig {
+        VNetConfig::new()
+            .with_n_filters(self.n_filters)
+            .with_n_classes(self.n_classes)
+            .with_sdm_head(self.sdm_head)
+    }
+}
+
+/// Everything that can be wrong with a bundle, said so a user knows what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("not a semiseg model bundle (it should start with \"SEMISEG\"); export one with `semiseg export`")]
+    NotABundle,
+    #[error("the model bundle is truncated ({0}); download or copy it again")]
+    Truncated(String),
+    #[error("model bundle format {0} is newer than this semiseg understands (1); update semiseg")]
+    Format(u32),
+    #[error("the model card is not valid: {0}")]
+    Card(String),
+    #[error("the model weights do not match their card ({0}); the file is corrupt or was edited")]
+    Corrupt(String),
+    #[error("the weights do not fit the architecture on the card ({0})")]
+    Mismatch(String),
+}
+
+/// A model card and its weights.
+#[derive(Debug, Clone)]
+pub struct ModelBundle {
+    pub card: ModelCard,
+    pub weights: Vec<u8>,
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Shapes of every float parameter, in visiting order.
+struct Shapes(Vec<Vec<usize>>);
+
+impl<B: Backend> ModuleVisitor<B> for Shapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.push(param.shape().to_vec());
+    }
+}
+
+fn shapes<B: Backend>(net: &VNet<B>) -> Vec<Vec<usize>> {
+    let mut v = Shapes(Vec::new());
+    net.visit(&mut v);
+    v.0
+}
+
+fn record_bytes<B: Backend, S: PrecisionSettings>(net: &VNet<B>) -> Vec<u8> {
+    NamedMpkBytesRecorder::<S>::new()
+        .record(net.clone().into_record(), ())
+        .expect("MessagePack encoding of a record cannot fail")
+}
+
+impl ModelBundle {
+    /// Bundle `net` with `card` (its precision decides how the weights are stored; the weight
+    /// length and hash fields are filled in here).
+    pub fn new<B: Backend>(net: &VNet<B>, mut card: ModelCard) -> Self {
+        let weights = match card.precision {
+            Precision::F16 => record_bytes::<B, HalfPrecisionSettings>(net),
+            Precision::F32 => record_bytes::<B, FullPrecisionSettings>(net),
+        };
+        card.weights_len = weights.len();
+        card.weights_sha256 = hex_sha256(&weights);
+        ModelBundle { card, weights }
+    }
+
+    /// The file's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let card = serde_json::to_vec_pretty(&self.card).expect("a card is plain data");
+        let mut out = Vec::with_capacity(16 + card.len() + self.weights.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT.to_le_bytes());
+        out.extend_from_slice(&(card.len() as u32).to_le_bytes());
+        out.extend_from_slice(&card);
+        out.extend_from_slice(&self.weights);
+        out
+    }
+
+    /// Read a bundle, checking its structure and the weights' length and hash.
+    pub fn decode(bytes: &[u8]) -> Result<Self, BundleError> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(BundleError::NotABundle);
+        }
+        if bytes.len() < 16 {
+            return Err(BundleError::Truncated(format!(
+                "{} bytes, the header alone has 16",
+                bytes.len()
+            )));
+        }
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let format = word(8);
+        if format != FORMAT {
+            return Err(BundleError::Format(format));
+        }
+        let card_len = word(12) as usize;
+        if card_len > MAX_CARD {
+            return Err(BundleError::Card(format!("{card_len} bytes long")));
+        }
+        let Some(card_bytes) = bytes.get(16..16 + card_len) else {
+            return Err(BundleError::Truncated(format!(
+                "the card needs {card_len} bytes, {} are there",
+                bytes.len() - 16
+            )));
+        };
+        let card: ModelCard =
+            serde_json::from_slice(card_bytes).map_err(|e| BundleError::Card(e.to_string()))?;
+        if card.architecture != "vnet" {
+            return Err(BundleError::Card(format!(
+                "architecture \"{}\"; this semiseg runs \"vnet\"",
+                card.architecture
+            )));
+        }
+        if card.n_filters == 0
+            || card.n_classes < 2
+            || card.patch.iter().any(|&p| p % 16 != 0 || p == 0)
+            || card.stride.contains(&0)
+        {
+            return Err(BundleError::Card(format!(
+                "n_filters {}, n_classes {}, patch {:?}, stride {:?}: filters and stride must be positive, at least 2 classes, patch sides positive multiples of 16",
+                card.n_filters, card.n_classes, card.patch, card.stride
+            )));
+        }
+        let weights = &bytes[16 + card_len..];
+        if weights.len() < card.weights_len {
+            return Err(BundleError::Truncated(format!(
+                "the weights need {} bytes, {} are there",
+                card.weights_len,
+                weights.len()
+            )));
+        }
+        if weights.len() > card.weights_len {
+            return Err(BundleError::Corrupt(format!(
+                "{} bytes more than the card says",
+                weights.len() - card.weights_len
+            )));
+        }
+        let hash = hex_sha256(weights);
+        if hash != card.weights_sha256 {
+            return Err(BundleError::Corrupt(format!(
+                "SHA-256 {hash}, the card says {}",
+                card.weights_sha256
+            )));
+        }
+        Ok(ModelBundle {
+            card,
+            weights: weights.to_vec(),
+        })
+    }
+
+    /// The V-Net with these weights on `device` (f16 weights are widened to the backend's floats).
+    pub fn load_vnet<B: Backend>(&self, device: &B::Device) -> Result<VNet<B>, BundleError> {
+        let fresh: VNet<B> = self.card.vnet().init(device);
+        let want = shapes(&fresh);
+        let record = match self.card.precision {
+            Precision::F16 => NamedMpkBytesRecorder::<HalfPrecisionSettings>::new()
+                .load(self.weights.clone(), device),
+            Precision::F32 => NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+                .load(self.weights.clone(), device),
+        }
+        .map_err(|e| BundleError::Mismatch(e.to_string()))?;
+        let net = fresh.load_record(record);
+        let got = shapes(&net);
+        if got != want {
+            let first = want
+                .iter()
+                .zip(&got)
+                .position(|(a, b)| a != b)
+                .unwrap_or(want.len().min(got.len()));
+            return Err(BundleError::Mismatch(format!(
+                "parameter {first}: the card's V-Net ({} filters) expects {:?}, the weights have {:?}",
+                self.card.n_filters,
+                want.get(first),
+                got.get(first)
+            )));
+        }
+        Ok(net)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::TensorData;
+
+    pub(crate) fn card(n_filters: usize, precision: Precision) -> ModelCard {
+        ModelCard {
+            name: "test".into(),
+            architecture: "vnet".into(),
+            n_filters,
+            n_classes: 2,
+            sdm_head: true,
+            patch: [16, 16, 16],
+            stride: [8, 8, 8],
+            precision,
+            trained_on: "nothing".into(),
+            method: "none".into(),
+            steps: 0,
+            metrics: None,
+            notes: String::new(),
+            semiseg_version: "test".into(),
+            weights_len: 0,
+            weights_sha256: String::new(),
+        }
+    }
+
+    fn seg(net: &VNet<Flex>) -> Vec<f32> {
+        let dev = Default::default();
+        let x: Vec<f32> = (0..16 * 16 * 16)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let x = Tensor::<Flex, 5>::from_data(TensorData::new(x, [1, 1, 16, 16, 16]), &dev);
+        net.forward(x).seg.into_data().to_vec().unwrap()
+    }
+
+    #[test]
+    fn f32_bundle_round_trips_exactly_and_f16_closely() {
+        let dev = Default::default();
+        let net: VNet<Flex> = card(2, Precision::F32).vnet().init(&dev);
+        let want = seg(&net);
+        for (precision, tol) in [(Precision::F32, 0.0), (Precision::F16, 2e-2)] {
+            let bytes = ModelBundle::new(&net, card(2, precision)).encode();
+            let back = ModelBundle::decode(&bytes).unwrap();
+            assert_eq!(back.card.precision, precision);
+            let got = seg(&back.load_vnet::<Flex>(&dev).unwrap());
+            let err = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err <= tol, "{precision:?}: max error {err}");
+        }
+        let f16 = ModelBundle::new(&net, card(2, Precision::F16))
+            .weights
+            .len();
+        let f32 = ModelBundle::new(&net, card(2, Precision::F32))
+            .weights
+            .len();
+        assert!(f16 * 10 < f32 * 6, "f16 {f16} vs f32 {f32} bytes");
+    }
+
+    #[test]
+    fn damaged_or_mismatched_bundles_are_refused_with_a_reason() {
+        let dev = Default::default();
+        let net: VNet<Flex> = card(2, Precision::F16).vnet().init(&dev);
+        let bytes = ModelBundle::new(&net, card(2, Precision::F16)).encode();
+        let err = |b: &[u8]| ModelBundle::decode(b).unwrap_err().to_string();
+        assert!(err(b"\x89PNG....").contains("not a semiseg model bundle"));
+        assert!(err(&bytes[..bytes.len() - 10]).contains("truncated"));
+        assert!(err(&bytes[..20]).contains("truncated"));
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(err(&flipped).contains("SHA-256"));
+        let mut newer = bytes.clone();
+        newer[8] = 9;
+        assert!(err(&newer).contains("format 9"));
+        // a card claiming 4 filters over 2-filter weights: decodes, refuses to load
+        let mut b = ModelBundle::decode(&bytes).unwrap();
+        b.card.n_filters = 4;
+        let e = b.load_vnet::<Flex>(&dev).unwrap_err().to_string();
+        assert!(e.contains("expects"), "{e}");
+    }
+}

@@ -1,0 +1,156 @@
+// Browser tests of the semiseg page (issue 5), in Debian's headless Chromium driven by
+// playwright-core. Run by scripts/browser_test.sh, which builds dist/ and the native masks first:
+//   node tests/browser/run.mjs DIST NATIVE_DIR ARTIFACTS_DIR
+// Serves DIST on 127.0.0.1, then: opens the page, loads the sample, opens odd NIfTI files
+// (big-endian int16 LPS .nii, uint8 .nii.gz, float32 with permuted axes), segments them on the
+// CPU fallback and on WebGPU (SwiftShader), compares the downloaded masks with `semiseg predict`'s
+// (Dice > 0.999) and their headers with the inputs', checks that corrupt files and bad bundles
+// show an error, and that no request left 127.0.0.1. Screenshots go to ARTIFACTS_DIR.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+import { serve, parseNifti, dice, launch } from './common.mjs';
+
+const [distArg, nativeDir, artifacts] = process.argv.slice(2);
+const dist = path.resolve(distArg);
+const fixtures = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../fixtures');
+fs.mkdirSync(artifacts, { recursive: true });
+
+const { base, served, close } = await serve(dist);
+
+// ---------- the browser ----------
+const browser = await launch(chromium);
+const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1300, height: 1000 } });
+const page = await context.newPage();
+const outside = [];
+page.on('request', (r) => { const u = new URL(r.url()); if (!['127.0.0.1', ''].includes(u.hostname) && !['blob:', 'data:'].includes(u.protocol)) outside.push(r.url()); });
+const consoleErrors = [];
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+let failures = 0;
+const results = [];
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push(`ok    ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failures++;
+    results.push(`FAIL  ${name}: ${e.message}`);
+    await page.screenshot({ path: path.join(artifacts, `fail-${name.replace(/\W+/g, '_')}.png`) }).catch(() => {});
+  }
+  console.log(results[results.length - 1]);
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+const text = (sel) => page.locator(sel).innerText();
+
+async function openScan(file) {
+  await page.locator('#scan-file').setInputFiles(file);
+  await page.waitForFunction((n) => document.getElementById('scan-info').textContent.startsWith(n), path.basename(file));
+}
+async function segment(backend, timeout) {
+  await page.selectOption('#backend', backend);
+  await page.locator('#segment').click();
+  await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout });
+  const status = await text('#status');
+  assert(status.startsWith('Done'), `${status} / ${await text('#error')}`);
+  return { ranOn: await text('#ran-on'), seconds: await text('#seconds') };
+}
+async function downloadMask() {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('#download').click()]);
+  return fs.readFileSync(await dl.path());
+}
+
+await check('page opens with the bundled model and no error', async () => {
+  await page.goto(base);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 120000 });
+  assert(await page.locator('#error').isHidden(), `error shown: ${await text('#error')}`);
+  assert((await text('#model-info')).includes('filters'), 'model card not shown');
+  await page.screenshot({ path: path.join(artifacts, 'start.png') });
+});
+
+await check('sample loads into the viewer with its ground truth', async () => {
+  await page.locator('#sample').click();
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000 });
+  const info = await text('#scan-info');
+  assert(/175 × 132 × 88 voxels/.test(info), info);
+  assert(await page.locator('#viewer').isVisible(), 'viewer hidden');
+  await page.screenshot({ path: path.join(artifacts, 'sample.png') });
+});
+
+const odd = ['la_crop_lps_i16_be.nii', 'la_crop_ras_u8.nii.gz', 'la_crop_pir_f32.nii.gz'];
+const expected = JSON.parse(fs.readFileSync(path.join(fixtures, 'web/expected.json')));
+const backends = [['cpu', 'CPU (wasm)'], ['webgpu', 'WebGPU']];
+for (const name of odd) {
+  for (const [backend, label] of backends) {
+    // WebGPU (SwiftShader, a software GPU) is slow: run it on one file only
+    if (backend === 'webgpu' && name !== odd[0]) continue;
+    await check(`${name} on ${backend}: mask equals semiseg predict, header equals the input's`, async () => {
+      const file = path.join(fixtures, 'web', name);
+      await openScan(file);
+      const info = await text('#scan-info');
+      assert(info.includes(`${expected[name].orientation} orientation`), info);
+      const run = await segment(backend, 900000);
+      assert(run.ranOn === label, `ran on ${run.ranOn}, wanted ${label}`);
+      const web = parseNifti(await downloadMask());
+      const input = parseNifti(fs.readFileSync(file));
+      const native = parseNifti(fs.readFileSync(path.join(nativeDir, `${name.replace(/\.nii(\.gz)?$/, '')}.nii.gz`)));
+      assert(JSON.stringify(web.dims) === JSON.stringify(input.dims), `dims ${web.dims} vs input ${input.dims}`);
+      for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) {
+        assert(Math.abs(web.srow[r][c] - input.srow[r][c]) < 1e-4, `srow ${r}: ${web.srow[r]} vs input ${input.srow[r]}`);
+      }
+      assert(web.sform === input.sform && web.qform === input.qform, `form codes ${web.sform}/${web.qform} vs ${input.sform}/${input.qform}`);
+      assert(web.datatype === 2, `mask datatype ${web.datatype}, want uint8 (2)`);
+      const n = web.dims.reduce((a, b) => a * b, 1);
+      const d = dice(web.data.subarray(0, n), native.data.subarray(0, n));
+      const fg = web.data.subarray(0, n).reduce((a, v) => a + (v > 0), 0);
+      assert(fg > 0, 'the mask is empty, so the comparison would prove nothing');
+      assert(d > 0.999, `Dice with the native mask ${d}`);
+      results.push(`      ${name} ${backend}: ${run.seconds}, ${fg} foreground voxels, Dice vs native ${d.toFixed(5)}`);
+      await page.screenshot({ path: path.join(artifacts, `${name}-${backend}.png`) });
+    });
+  }
+}
+
+for (const [name, want] of [['truncated.nii.gz', 'truncated'], ['not_nifti.nii', 'not a NIfTI'], ['../nifti/fourd_u8.nii.gz', '4D']]) {
+  await check(`bad file ${name} shows an error`, async () => {
+    await page.locator('#scan-file').setInputFiles(path.join(fixtures, 'web', name));
+    await page.waitForSelector('#error:not([hidden])', { timeout: 10000 });
+    const msg = await text('#error');
+    assert(msg.toLowerCase().includes(want.toLowerCase()), msg);
+    await page.screenshot({ path: path.join(artifacts, `error-${path.basename(name)}.png`) });
+  });
+}
+
+await check('a file that is not a model bundle shows an error', async () => {
+  await page.locator('#bundle-file').setInputFiles(path.join(fixtures, 'web', 'not_nifti.nii'));
+  await page.waitForFunction(() => document.getElementById('error').textContent.includes('not a semiseg model bundle'), null, { timeout: 10000 });
+});
+
+await check('sample segmentation on the CPU fallback shows Dice against its ground truth', async () => {
+  await page.locator('#sample').click();
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000 });
+  await page.selectOption('#stride', 'fast');
+  const run = await segment('cpu', 900000);
+  await page.waitForSelector('#metrics:not([hidden])');
+  const d = Number(await page.locator('#metrics').getAttribute('data-dice'));
+  assert(d >= 0 && d <= 1, `Dice ${d}`);
+  results.push(`      sample (fast windows) on cpu: ${run.seconds}, Dice vs ground truth ${(100 * d).toFixed(2)}%`);
+  await page.screenshot({ path: path.join(artifacts, 'sample-segmented.png'), fullPage: true });
+});
+
+await check('no request left 127.0.0.1', async () => {
+  assert(outside.length === 0, outside.join(', '));
+  assert(served.length > 0, 'nothing was served');
+});
+await check('no uncaught errors or panics in the page', async () => {
+  const bad = consoleErrors.filter((m) => /panicked|Uncaught|RuntimeError/.test(m));
+  assert(bad.length === 0, bad.join('\n'));
+});
+
+await browser.close();
+close();
+fs.writeFileSync(path.join(artifacts, 'results.txt'), results.join('\n') + '\n');
+console.log(`\nbrowser tests: ${results.filter((r) => r.startsWith('ok')).length} passed, ${failures} failed`);
+process.exit(failures ? 1 : 0);

@@ -1,0 +1,145 @@
+//! `semiseg export`: a trained run as one model bundle file (model card + weights), for
+//! `semiseg predict --model FILE` and the browser page.
+
+use crate::cli::{CheckpointArg, ExportArgs, PrecisionArg};
+use crate::run_dir::{write_atomic, RunDir};
+use crate::simcvd::model_io::{load_run_model, weights_path};
+use anyhow::{bail, Context};
+use burn::backend::Flex;
+use semiseg::infer::{CardMetrics, ModelBundle, ModelCard, Precision};
+use std::io::Write;
+use std::path::Path;
+
+pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if a.output.exists() {
+        bail!(
+            "{} already exists; semiseg never overwrites: choose another -o",
+            a.output.display()
+        );
+    }
+    let run = RunDir::open(&a.run)?;
+    let device = Default::default();
+    let (cfg, model) = load_run_model::<Flex>(&run, a.checkpoint, &device)?;
+    let steps = steps_of(&run, a.checkpoint)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.manifest())?)
+        .with_context(|| format!("{}: invalid manifest", run.manifest().display()))?;
+    let dataset = manifest["dataset"]
+        .as_str()
+        .unwrap_or("unknown data")
+        .to_string();
+    let labeled = manifest["labeled"].as_array().map_or(0, |v| v.len());
+    let unlabeled = manifest["unlabeled"].as_array().map_or(0, |v| v.len());
+    let method = format!("{:?}", cfg.method).to_lowercase();
+    let metrics = a.metrics.as_deref().map(read_mean).transpose()?;
+    let card = ModelCard {
+        name: a.name.clone().unwrap_or_else(|| {
+            format!(
+                "V-Net ({} filters), {dataset}, {labeled} labeled, {method}",
+                cfg.n_filters
+            )
+        }),
+        architecture: "vnet".into(),
+        n_filters: cfg.n_filters,
+        n_classes: 2,
+        sdm_head: cfg.use_sdm,
+        patch: cfg.patch,
+        stride: cfg.stride,
+        precision: match a.precision {
+            PrecisionArg::F16 => Precision::F16,
+            PrecisionArg::F32 => Precision::F32,
+        },
+        trained_on: if cfg.semi_supervised() {
+            format!("{dataset}: {labeled} labeled and {unlabeled} unlabeled cases")
+        } else {
+            format!("{dataset}: {labeled} labeled cases")
+        },
+        method,
+        steps,
+        metrics,
+        notes: a.notes.clone(),
+        semiseg_version: env!("CARGO_PKG_VERSION").into(),
+        weights_len: 0,
+        weights_sha256: String::new(),
+    };
+    let bundle = ModelBundle::new(&model.net, card);
+    let bytes = bundle.encode();
+    if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomic(&a.output, &bytes)?;
+    writeln!(
+        out,
+        "{}: {} ({} bytes, weights {:?}, {} steps{})",
+        a.output.display(),
+        bundle.card.name,
+        bytes.len(),
+        bundle.card.precision,
+        steps,
+        bundle
+            .card
+            .metrics
+            .as_ref()
+            .map(|m| format!(", test Dice {:.2}% over {} cases", 100.0 * m.dice, m.cases))
+            .unwrap_or_default()
+    )?;
+    Ok(())
+}
+
+/// Training steps behind the exported weights (from the checkpoint's folder name or the best
+/// model's state).
+fn steps_of(run: &RunDir, which: CheckpointArg) -> anyhow::Result<usize> {
+    let weights = weights_path(run, which)?;
+    let dir = weights.parent().unwrap_or(Path::new("."));
+    if let Some(n) = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("step_"))
+        .and_then(|n| n.parse().ok())
+    {
+        return Ok(n);
+    }
+    let state: serde_json::Value = std::fs::read(dir.join("state.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    Ok(state["step"].as_u64().unwrap_or(0) as usize)
+}
+
+/// The mean row of an `eval-model` metrics.csv.
+fn read_mean(path: &Path) -> anyhow::Result<CardMetrics> {
+    let mut r = csv::Reader::from_path(path)
+        .with_context(|| format!("cannot read the metrics file {}", path.display()))?;
+    let head = r.headers()?.clone();
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| h.starts_with(name))
+            .with_context(|| {
+                format!(
+                    "{}: no {name} column; pass the metrics.csv that `semiseg eval-model` wrote",
+                    path.display()
+                )
+            })
+    };
+    let (d, j, h, s) = (col("dice")?, col("jaccard")?, col("hd95_")?, col("asd_")?);
+    for (cases, row) in r.records().enumerate() {
+        let row = row?;
+        if &row[0] == "mean" {
+            let num = |i: usize| -> anyhow::Result<f64> {
+                row[i]
+                    .parse()
+                    .with_context(|| format!("{}: {:?} is not a number", path.display(), &row[i]))
+            };
+            return Ok(CardMetrics {
+                dice: num(d)?,
+                jaccard: num(j)?,
+                hd95: num(h)?,
+                asd: num(s)?,
+                cases,
+            });
+        }
+    }
+    bail!(
+        "{}: no \"mean\" row; pass the metrics.csv that `semiseg eval-model` wrote",
+        path.display()
+    )
+}

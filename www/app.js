@@ -1,0 +1,353 @@
+// semiseg page: events and drawing. The work (reading NIfTI, orientation, slices, metrics, the mask
+// file) is done by the wasm crate (web/src); segmentation runs in worker.js so the page never freezes.
+// Nothing here sends scan data anywhere: the only requests are for the page's own files.
+
+const $ = (id) => document.getElementById(id);
+const PLANES = ['axial', 'coronal', 'sagittal'];
+// The wasm CPU backend has at most 4 GiB of memory; keep a margin for the page itself.
+const CPU_MEMORY_LIMIT = 3.0 * 2 ** 30;
+
+const wasm = await new Promise((resolve) => {
+  if (window.wasmBindings) return resolve(window.wasmBindings);
+  addEventListener('TrunkApplicationStarted', () => resolve(window.wasmBindings), { once: true });
+});
+
+const state = {
+  scan: null,          // wasm Scan
+  window: [0, 1],
+  slices: {},          // plane -> index
+  models: [],          // {label, bytes, card}
+  worker: null,
+  running: false,
+  started: 0,
+};
+
+// ---------- messages ----------
+function showError(msg) {
+  const e = $('error');
+  e.textContent = msg;
+  e.hidden = false;
+}
+function clearError() { $('error').hidden = true; $('error').textContent = ''; }
+function status(msg) { $('status').textContent = msg; }
+const errText = (e) => (e && e.message) ? e.message : String(e);
+const mb = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+
+// ---------- models ----------
+function cardHtml(card) {
+  const m = card.metrics;
+  const score = m
+    ? `test Dice ${(100 * m.dice).toFixed(2)}%, Jaccard ${(100 * m.jaccard).toFixed(2)}%, 95HD ${m.hd95.toFixed(2)}, ASD ${m.asd.toFixed(2)} voxels (${m.cases} cases)`
+    : 'no test metrics recorded';
+  const esc = (s) => String(s).replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }[c]));
+  return `<p><strong>${esc(card.name)}</strong></p>
+    <p>${esc(card.method)}, ${card.steps} steps, on ${esc(card.trained_on)}; ${card.n_filters} filters, patch ${card.patch.join('×')}, ${card.precision} weights</p>
+    <p>${score}</p>${card.notes ? `<p>${esc(card.notes)}</p>` : ''}`;
+}
+
+function addModel(label, bytes) {
+  const card = JSON.parse(wasm.read_model_card(new Uint8Array(bytes)));
+  state.models.push({ label, bytes, card });
+  const opt = document.createElement('option');
+  opt.value = String(state.models.length - 1);
+  opt.textContent = label;
+  $('model').append(opt);
+  return opt;
+}
+
+function currentModel() { return state.models[Number($('model').value)]; }
+
+function showModel() {
+  const m = currentModel();
+  $('model-info').innerHTML = m ? cardHtml(m.card) : 'no model';
+  updateButtons();
+}
+
+async function loadBundledModels() {
+  try {
+    const list = await (await fetch('assets/models/index.json')).json();
+    for (const entry of list) {
+      const res = await fetch(`assets/models/${entry.file}`);
+      if (!res.ok) throw new Error(`${entry.file}: HTTP ${res.status}`);
+      addModel(entry.label, await res.arrayBuffer());
+    }
+    showModel();
+  } catch (e) {
+    $('model-info').textContent = 'no bundled model';
+    showError(`Could not load the bundled models: ${errText(e)}. You can still load a model bundle (.semiseg) yourself.`);
+  }
+}
+
+// ---------- scans ----------
+async function readFile(file) { return new Uint8Array(await file.arrayBuffer()); }
+
+function openScan(name, bytes) {
+  clearError();
+  let scan;
+  try {
+    scan = wasm.Scan.open(name, bytes);
+  } catch (e) {
+    showError(`Cannot open ${name}: ${errText(e)}`);
+    return false;
+  }
+  if (state.scan) state.scan.free();
+  state.scan = scan;
+  const w = scan.default_window();
+  state.window = [w[0], w[1]];
+  $('win-lo').value = w[0].toPrecision(4);
+  $('win-hi').value = w[1].toPrecision(4);
+  for (const p of PLANES) {
+    const [n] = scan.plane_info(p);
+    state.slices[p] = Math.floor(n / 2);
+    const fig = document.querySelector(`figure[data-plane=${p}]`);
+    const range = fig.querySelector('input');
+    range.max = String(n - 1);
+    range.value = String(state.slices[p]);
+    const labels = scan.edge_labels(p);
+    for (const [cls, i] of [['l', 0], ['r', 1], ['t', 2], ['b', 3]]) fig.querySelector(`.${cls}`).textContent = labels[i];
+  }
+  $('scan-info').textContent = `${name}: ${scan.describe()}`;
+  $('result-info').textContent = 'not segmented yet';
+  $('metrics').hidden = true;
+  $('viewer').hidden = false;
+  status(`Opened ${name}.`);
+  drawAll();
+  updateButtons();
+  return true;
+}
+
+function openTruth(name, bytes) {
+  clearError();
+  if (!state.scan) { showError('Open a scan first, then its ground truth.'); return; }
+  try {
+    state.scan.open_truth(name, bytes);
+  } catch (e) {
+    showError(`Cannot use ${name} as ground truth: ${errText(e)}`);
+    return;
+  }
+  status(`Ground truth ${name} opened.`);
+  showMetrics();
+  drawAll();
+}
+
+// ---------- drawing ----------
+function draw(plane) {
+  const scan = state.scan;
+  if (!scan) return;
+  const [, w, h, sx, sy] = scan.plane_info(plane);
+  const fig = document.querySelector(`figure[data-plane=${plane}]`);
+  const canvas = fig.querySelector('canvas');
+  canvas.width = w;
+  canvas.height = h;
+  // physical aspect: scale so the larger side is 320 CSS pixels
+  const pw = w * sx, ph = h * sy, scale = 320 / Math.max(pw, ph);
+  canvas.style.width = `${Math.round(pw * scale)}px`;
+  canvas.style.height = `${Math.round(ph * scale)}px`;
+  const rgba = scan.render(plane, state.slices[plane], state.window[0], state.window[1],
+    Number($('opacity').value), $('show-mask').checked, $('show-truth').checked);
+  canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer), w, h), 0, 0);
+  fig.querySelector('output').textContent = `${state.slices[plane] + 1} / ${scan.plane_info(plane)[0]}`;
+}
+function drawAll() { for (const p of PLANES) draw(p); }
+
+// ---------- segmentation (worker) ----------
+function newWorker() {
+  const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  w.onmessage = onWorkerMessage;
+  w.onerror = (e) => { finishRun(); showError(`The segmentation worker failed: ${e.message || 'unknown error'}`); };
+  return w;
+}
+
+function onWorkerMessage({ data }) {
+  if (data.type === 'progress') {
+    $('progress').max = data.total;
+    $('progress').value = data.done;
+    status(`Segmenting on ${data.backend}: window ${data.done} of ${data.total}…`);
+  } else if (data.type === 'backend') {
+    status(`Segmenting on ${data.backend}…`);
+  } else if (data.type === 'done') {
+    const seconds = (performance.now() - state.started) / 1000;
+    finishRun();
+    try {
+      state.scan.set_mask(data.labels);
+    } catch (e) {
+      showError(`The result does not fit the scan: ${errText(e)}`);
+      return;
+    }
+    const [voxels, ml] = state.scan.mask_summary();
+    $('result-info').innerHTML = `<p>Segmented on <strong id="ran-on">${data.backend}</strong> in <strong id="seconds">${seconds.toFixed(1)} s</strong>
+      (${data.windows} windows).</p><p>${voxels} foreground voxels, ${ml.toFixed(1)} ml.</p>`;
+    status(`Done: ${data.backend}, ${seconds.toFixed(1)} s.`);
+    showMetrics();
+    drawAll();
+  } else if (data.type === 'error') {
+    finishRun();
+    showError(`Segmentation failed: ${data.message}`);
+    status('Segmentation failed.');
+  }
+  updateButtons();
+}
+
+function segment() {
+  clearError();
+  const scan = state.scan, model = currentModel();
+  if (!scan || !model) return;
+  const dims = Array.from(scan.dims());
+  const card = model.card;
+  const [volumeBytes, windowBytes, largest] = wasm.estimate_memory(Uint32Array.from(dims), Uint32Array.from(card.patch), card.n_filters, card.n_classes);
+  const backend = $('backend').value;
+  if (backend === 'cpu' && volumeBytes + windowBytes > CPU_MEMORY_LIMIT) {
+    showError(`This volume (${dims.join('×')}) needs about ${mb(volumeBytes + windowBytes)} to segment, more than the browser's CPU backend can hold (${mb(CPU_MEMORY_LIMIT)}). Crop or downsample the scan, or use WebGPU.`);
+    return;
+  }
+  const stride = $('stride').value === 'fast' ? card.patch.map((p) => Math.max(1, Math.floor(p / 2))) : [];
+  if (!state.worker) state.worker = newWorker();
+  state.running = true;
+  state.started = performance.now();
+  $('progress').value = 0;
+  status('Starting the segmentation worker…');
+  const image = scan.image();
+  state.worker.postMessage({
+    type: 'segment', modelKey: $('model').value, bundle: model.bytes, backend,
+    image, dims, stride, memory: { volumeBytes, windowBytes, largest, cpuLimit: CPU_MEMORY_LIMIT },
+  }, [image.buffer]);
+  updateButtons();
+}
+
+function finishRun() { state.running = false; updateButtons(); }
+
+function cancel() {
+  if (!state.running) return;
+  state.worker.terminate();   // stops the computation wherever it is
+  state.worker = null;
+  finishRun();
+  $('progress').value = 0;
+  status('Cancelled.');
+}
+
+// ---------- results ----------
+function showMetrics() {
+  const scan = state.scan;
+  const table = $('metrics');
+  if (!scan || !scan.has_mask() || !scan.has_truth()) { table.hidden = true; return; }
+  let m;
+  try { m = JSON.parse(scan.metrics()); } catch (e) { showError(errText(e)); return; }
+  const row = (name, mm, vox) => `<tr><td>${name}</td><td>${mm}</td><td>${vox}</td></tr>`;
+  const pct = (v) => `${(100 * v).toFixed(2)}%`;
+  table.innerHTML = '<tr><th>metric</th><th>mm</th><th>voxels</th></tr>'
+    + row('Dice', pct(m.mm.dice), pct(m.voxels.dice))
+    + row('Jaccard', pct(m.mm.jaccard), pct(m.voxels.jaccard))
+    + row('95HD', m.mm.hd95.toFixed(2), m.voxels.hd95.toFixed(2))
+    + row('ASD', m.mm.asd.toFixed(2), m.voxels.asd.toFixed(2));
+  table.dataset.dice = String(m.mm.dice);
+  table.hidden = false;
+}
+
+function download() {
+  clearError();
+  let bytes;
+  try { bytes = state.scan.mask_nifti(); } catch (e) { showError(errText(e)); return; }
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/gzip' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = state.scan.mask_file_name();
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function updateButtons() {
+  $('segment').disabled = !state.scan || !currentModel() || state.running;
+  $('cancel').disabled = !state.running;
+  $('download').disabled = !state.scan || !state.scan.has_mask() || state.running;
+}
+
+// ---------- events ----------
+$('scan-file').addEventListener('change', async (ev) => {
+  const f = ev.target.files[0];
+  if (f) openScan(f.name, await readFile(f));
+  ev.target.value = '';
+});
+$('truth-file').addEventListener('change', async (ev) => {
+  const f = ev.target.files[0];
+  if (f) openTruth(f.name, await readFile(f));
+  ev.target.value = '';
+});
+$('bundle-file').addEventListener('change', async (ev) => {
+  const f = ev.target.files[0];
+  ev.target.value = '';
+  if (!f) return;
+  clearError();
+  try {
+    const opt = addModel(f.name, await f.arrayBuffer());
+    $('model').value = opt.value;
+    showModel();
+    status(`Model bundle ${f.name} loaded.`);
+  } catch (e) {
+    showError(`Cannot use ${f.name} as a model: ${errText(e)}`);
+  }
+});
+$('sample').addEventListener('click', async () => {
+  clearError();
+  status('Loading the sample…');
+  try {
+    const sample = await (await fetch('assets/sample/index.json')).json();
+    const get = async (file) => {
+      const res = await fetch(`assets/sample/${file}`);
+      if (!res.ok) throw new Error(`${file}: HTTP ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    };
+    if (openScan(sample.image, await get(sample.image)) && sample.label) openTruth(sample.label, await get(sample.label));
+    status(`Sample loaded: ${sample.description}`);
+  } catch (e) {
+    showError(`Could not load the sample: ${errText(e)}`);
+  }
+});
+$('model').addEventListener('change', showModel);
+$('segment').addEventListener('click', segment);
+$('cancel').addEventListener('click', cancel);
+$('download').addEventListener('click', download);
+for (const id of ['opacity', 'show-mask', 'show-truth']) $(id).addEventListener('input', drawAll);
+for (const id of ['win-lo', 'win-hi']) {
+  $(id).addEventListener('change', () => {
+    const lo = Number($('win-lo').value), hi = Number($('win-hi').value);
+    if (Number.isFinite(lo) && Number.isFinite(hi) && hi > lo) { state.window = [lo, hi]; drawAll(); }
+    else showError('The window needs two numbers, the first below the second.');
+  });
+}
+$('win-reset').addEventListener('click', () => {
+  if (!state.scan) return;
+  const w = state.scan.default_window();
+  state.window = [w[0], w[1]];
+  $('win-lo').value = w[0].toPrecision(4);
+  $('win-hi').value = w[1].toPrecision(4);
+  drawAll();
+});
+for (const p of PLANES) {
+  document.querySelector(`figure[data-plane=${p}] input`).addEventListener('input', (ev) => {
+    state.slices[p] = Number(ev.target.value);
+    draw(p);
+  });
+}
+// drag and drop anywhere: a scan, or (when a scan is open and the name says so) a ground truth
+addEventListener('dragover', (ev) => { ev.preventDefault(); document.body.classList.add('dragging'); });
+addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+addEventListener('drop', async (ev) => {
+  ev.preventDefault();
+  document.body.classList.remove('dragging');
+  const f = ev.dataTransfer.files[0];
+  if (!f) return;
+  const bytes = await readFile(f);
+  if (f.name.endsWith('.semiseg')) {
+    try { $('model').value = addModel(f.name, bytes.buffer).value; showModel(); } catch (e) { showError(`Cannot use ${f.name} as a model: ${errText(e)}`); }
+  } else if (state.scan && /label|mask|seg|truth|gt/i.test(f.name)) {
+    openTruth(f.name, bytes);
+  } else {
+    openScan(f.name, bytes);
+  }
+});
+
+updateButtons();
+await loadBundledModels();
+document.body.dataset.ready = 'true';
