@@ -17,12 +17,21 @@ fi
 
 scripts/build_web.sh
 
-cargo build -p semiseg-trainer --quiet
-native=$(mktemp -d)
-trap 'rm -rf "$native"' EXIT
-for f in tests/fixtures/web/la_crop_*; do
+# odd NIfTI files (big-endian, LPS, permuted axes, int16/uint8/float32, .nii/.nii.gz, truncated),
+# written by nibabel from an LA test case (tests/fixtures/make_web_fixtures.py)
+DATA=${SEMISEG_LA2018:-../shared/data/la2018}
+python3 -c 'import nibabel' 2>/dev/null || python3 -m pip install --quiet 'nibabel==5.4.2'
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+fixtures=$scratch/fixtures native=$scratch/native
+mkdir -p "$native"
+python3 tests/fixtures/make_web_fixtures.py "$DATA" "$fixtures" >/dev/null
+
+# the CLI as the test step built it (same features, so nothing is rebuilt after `cargo test --workspace`)
+cargo test --workspace --no-run --quiet 2>/dev/null || cargo test --workspace --no-run
+for f in "$fixtures"/la_crop_*; do
   name=$(basename "$f"); name=${name%.gz}; name=${name%.nii}
   target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg "$f" -o "$native/$name.nii.gz"
 done
 
-node tests/browser/run.mjs dist "$native" "$art"
+node tests/browser/run.mjs dist "$fixtures" "$native" "$art"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up and run the main job on a fresh machine (README): build the release CLI, look at the real
+# Set up and run the main job on a fresh machine (README): build the release CLI and the browser app, look at the real
 # Left Atrium benchmark, then train SimCVD: on the LA data with CUDA when an NVIDIA GPU is present,
 # otherwise a small CPU demonstration on synthetic volumes. Needs rustup; no network beyond crates.io.
 set -euo pipefail
@@ -10,6 +10,8 @@ if [ ! -f "$DATA/dataset.json" ]; then
   exit 1
 fi
 cargo build --release -p semiseg-trainer
+# the browser app into dist/ (trunk, wasm-bindgen-cli and the wasm32 target are installed if missing)
+scripts/build_web.sh
 BIN=target/release/semiseg
 first_test=$(head -n 1 "$DATA/test.list")
 "$BIN" dataset "$DATA" --labeled 16
@@ -31,3 +33,5 @@ else
   "$BIN" train simcvd --data "$demo/data" --config "$demo/small.toml" --backend cpu --runs "$demo" --name run
   "$BIN" eval-model --run "$demo/run" --data "$demo/data" --backend cpu
 fi
+echo
+echo "The browser app is in dist/: python3 -m http.server -d dist 8080 --bind 127.0.0.1, then open http://127.0.0.1:8080/"

@@ -1,6 +1,8 @@
 // Browser benchmark (docs/benchmarks.md): time to first paint, download sizes, and segmentation
 // time of the bundled LA sample on the wasm CPU backend and on WebGPU, in headless Chromium.
-//   node tests/browser/bench.mjs DIST [webgpu-windows: model|fast|none]
+//   node tests/browser/bench.mjs DIST [--webgpu model|fast|none] [--cpu model,fast]
+//                                     [--bundle FILE.semiseg] [--scan FILE.nii.gz]
+// (defaults: the bundled model, the LA sample, CPU with both window settings, WebGPU fast).
 // Prints markdown table rows. On a machine without a GPU, Chromium's WebGPU is SwiftShader (a
 // software rasteriser): its times say nothing about a real GPU.
 import { chromium } from 'playwright-core';
@@ -9,8 +11,13 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { serve, launch } from './common.mjs';
 
-const dist = path.resolve(process.argv[2] || 'dist');
-const gpuWindows = process.argv[3] || 'fast';
+const args = process.argv.slice(2);
+const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : def; };
+const dist = path.resolve(args[0] && !args[0].startsWith('--') ? args[0] : 'dist');
+const gpuWindows = opt('webgpu', 'fast');
+const cpuWindows = opt('cpu', 'model,fast').split(',').filter((w) => w && w !== 'none');
+const bundle = opt('bundle', null);
+const scan = opt('scan', null);
 const { base, close } = await serve(dist);
 const browser = await launch(chromium);
 const page = await browser.newPage();
@@ -41,9 +48,20 @@ console.log(`| wasm | ${mb(size('semiseg-web_bg.wasm'))} MB, ${mb(gz('semiseg-we
 for (const m of models) console.log(`| weights ${m.file} | ${mb(size(`assets/models/${m.file}`))} MB |`);
 console.log(`| WebGPU adapter | ${gpu} |`);
 
-await page.locator('#sample').click();
-await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000 });
-const runs = [['cpu', 'model'], ['cpu', 'fast']];
+if (bundle) {
+  await page.locator('#bundle-file').setInputFiles(bundle);
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Model bundle'), null, { timeout: 60000 });
+  console.log(`| model | ${(await page.locator('#model-info strong').innerText()).trim()} (${path.basename(bundle)}) |`);
+}
+if (scan) {
+  await page.locator('#scan-file').setInputFiles(scan);
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Opened'), null, { timeout: 60000 });
+} else {
+  await page.locator('#sample').click();
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000 });
+}
+const what = scan ? path.basename(scan) : 'LA sample';
+const runs = cpuWindows.map((w) => ['cpu', w]);
 if (gpuWindows !== 'none' && gpu !== 'none') runs.push(['webgpu', gpuWindows]);
 for (const [backend, windows] of runs) {
   await page.selectOption('#backend', backend);
@@ -51,7 +69,7 @@ for (const [backend, windows] of runs) {
   await page.locator('#segment').click();
   await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout: 1800000 });
   const result = await page.locator('#result-info').innerText();
-  console.log(`| LA sample, ${backend}, ${windows} windows | ${result.replace(/\s+/g, ' ').trim()} |`);
+  console.log(`| ${what}, ${backend}, ${windows} windows | ${result.replace(/\s+/g, ' ').trim()} |`);
 }
 await browser.close();
 close();

@@ -1,6 +1,8 @@
 // Browser tests of the semiseg page (issue 5), in Debian's headless Chromium driven by
 // playwright-core. Run by scripts/browser_test.sh, which builds dist/ and the native masks first:
-//   node tests/browser/run.mjs DIST NATIVE_DIR ARTIFACTS_DIR
+//   node tests/browser/run.mjs DIST FIXTURES_DIR NATIVE_DIR ARTIFACTS_DIR
+// (FIXTURES_DIR: what tests/fixtures/make_web_fixtures.py wrote; NATIVE_DIR: `semiseg predict`'s
+// mask for each of them, same name, .nii.gz).
 // Serves DIST on 127.0.0.1, then: opens the page, loads the sample, opens odd NIfTI files
 // (big-endian int16 LPS .nii, uint8 .nii.gz, float32 with permuted axes), segments them on the
 // CPU fallback and on WebGPU (SwiftShader), compares the downloaded masks with `semiseg predict`'s
@@ -11,9 +13,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { serve, parseNifti, dice, launch } from './common.mjs';
 
-const [distArg, nativeDir, artifacts] = process.argv.slice(2);
+const [distArg, webFixtures, nativeDir, artifacts] = process.argv.slice(2);
 const dist = path.resolve(distArg);
 const fixtures = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../fixtures');
+const fixture = (name) => (name.startsWith('../') ? path.join(fixtures, 'web', name) : path.join(webFixtures, name));
 fs.mkdirSync(artifacts, { recursive: true });
 
 const { base, served, close } = await serve(dist);
@@ -47,7 +50,8 @@ const text = (sel) => page.locator(sel).innerText();
 
 async function openScan(file) {
   await page.locator('#scan-file').setInputFiles(file);
-  await page.waitForFunction((n) => document.getElementById('scan-info').textContent.startsWith(n), path.basename(file));
+  await page.evaluate(() => { document.getElementById('status').textContent = 'opening…'; });
+  await page.waitForFunction((n) => document.getElementById('status').textContent === `Opened ${n}.`, path.basename(file), { timeout: 60000 });
 }
 async function segment(backend, timeout) {
   await page.selectOption('#backend', backend);
@@ -80,17 +84,29 @@ await check('sample loads into the viewer with its ground truth', async () => {
 });
 
 const odd = ['la_crop_lps_i16_be.nii', 'la_crop_ras_u8.nii.gz', 'la_crop_pir_f32.nii.gz'];
-const expected = JSON.parse(fs.readFileSync(path.join(fixtures, 'web/expected.json')));
+const expected = JSON.parse(fs.readFileSync(fixture('expected.json')));
 const backends = [['cpu', 'CPU (wasm)'], ['webgpu', 'WebGPU']];
+let firstViews = null;
 for (const name of odd) {
   for (const [backend, label] of backends) {
     // WebGPU (SwiftShader, a software GPU) is slow: run it on one file only
     if (backend === 'webgpu' && name !== odd[0]) continue;
     await check(`${name} on ${backend}: mask equals semiseg predict, header equals the input's`, async () => {
-      const file = path.join(fixtures, 'web', name);
+      const file = fixture(name);
       await openScan(file);
       const info = await text('#scan-info');
       assert(info.includes(`${expected[name].orientation} orientation`), info);
+      // anatomical orientation whatever the file's: every file's views equal the first file's
+      const views = await page.evaluate(() => Array.from(document.querySelectorAll('.planes canvas')).map((c) =>
+        Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)));
+      if (!firstViews) firstViews = views;
+      for (let v = 0; v < 3; v++) {
+        assert(views[v].length === firstViews[v].length, `view ${v} has another size than ${odd[0]}'s`);
+        let diff = 0;
+        for (let i = 0; i < views[v].length; i++) diff += Math.abs(views[v][i] - firstViews[v][i]);
+        const mean = diff / views[v].length;
+        assert(mean < 2, `view ${v} differs from ${odd[0]}'s by ${mean.toFixed(2)} grey levels on average`);
+      }
       const run = await segment(backend, 900000);
       assert(run.ranOn === label, `ran on ${run.ranOn}, wanted ${label}`);
       const web = parseNifti(await downloadMask());
@@ -115,8 +131,8 @@ for (const name of odd) {
 
 for (const [name, want] of [['truncated.nii.gz', 'truncated'], ['not_nifti.nii', 'not a NIfTI'], ['../nifti/fourd_u8.nii.gz', '4D']]) {
   await check(`bad file ${name} shows an error`, async () => {
-    await page.locator('#scan-file').setInputFiles(path.join(fixtures, 'web', name));
-    await page.waitForSelector('#error:not([hidden])', { timeout: 10000 });
+    await page.locator('#scan-file').setInputFiles(fixture(name));
+    await page.waitForFunction((n) => { const e = document.getElementById('error'); return !e.hidden && e.textContent.includes(n); }, path.basename(name), { timeout: 10000 });
     const msg = await text('#error');
     assert(msg.toLowerCase().includes(want.toLowerCase()), msg);
     await page.screenshot({ path: path.join(artifacts, `error-${path.basename(name)}.png`) });
@@ -124,7 +140,7 @@ for (const [name, want] of [['truncated.nii.gz', 'truncated'], ['not_nifti.nii',
 }
 
 await check('a file that is not a model bundle shows an error', async () => {
-  await page.locator('#bundle-file').setInputFiles(path.join(fixtures, 'web', 'not_nifti.nii'));
+  await page.locator('#bundle-file').setInputFiles(fixture('not_nifti.nii'));
   await page.waitForFunction(() => document.getElementById('error').textContent.includes('not a semiseg model bundle'), null, { timeout: 10000 });
 });
 
@@ -138,6 +154,18 @@ await check('sample segmentation on the CPU fallback shows Dice against its grou
   assert(d >= 0 && d <= 1, `Dice ${d}`);
   results.push(`      sample (fast windows) on cpu: ${run.seconds}, Dice vs ground truth ${(100 * d).toFixed(2)}%`);
   await page.screenshot({ path: path.join(artifacts, 'sample-segmented.png'), fullPage: true });
+});
+
+await check('cancel stops a running segmentation and the page stays usable', async () => {
+  await page.selectOption('#stride', 'model');
+  await page.selectOption('#backend', 'cpu');
+  await page.locator('#segment').click();
+  await page.waitForFunction(() => /window [1-9]/.test(document.getElementById('status').textContent), null, { timeout: 120000 });
+  await page.locator('#cancel').click();
+  assert((await text('#status')) === 'Cancelled.', await text('#status'));
+  assert(await page.locator('#segment').isEnabled(), 'Segment disabled after cancel');
+  await page.waitForTimeout(1500);
+  assert((await text('#status')) === 'Cancelled.', `a cancelled run still reported: ${await text('#status')}`);
 });
 
 await check('no request left 127.0.0.1', async () => {

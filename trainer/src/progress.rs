@@ -23,9 +23,34 @@ pub fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif:
     Some(bar)
 }
 
-/// Open a CSV log for appending; a new file gets `header` first.
-pub fn open_log(path: &Path, header: &str) -> anyhow::Result<std::fs::File> {
+/// Open a CSV log for appending; a new file gets `header` first. On a resume, rows written after
+/// the checkpoint (their integer in `column` above `last`, e.g. steps run before a kill) are
+/// dropped first, so the log of a resumed run reads as if it had never stopped.
+pub fn open_log(
+    path: &Path,
+    header: &str,
+    column: usize,
+    last: usize,
+) -> anyhow::Result<std::fs::File> {
     let new = !path.exists();
+    if !new {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut lines = text.lines();
+        let mut kept: Vec<&str> = lines.next().into_iter().collect();
+        let before = text.lines().count();
+        kept.extend(lines.filter(|l| {
+            l.split(',')
+                .nth(column)
+                .and_then(|v| v.parse::<usize>().ok())
+                .is_some_and(|v| v <= last)
+        }));
+        if kept.len() != before {
+            let mut body = kept.join("\n");
+            body.push('\n');
+            crate::run_dir::write_atomic(path, body.as_bytes())?;
+        }
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -35,4 +60,22 @@ pub fn open_log(path: &Path, header: &str) -> anyhow::Result<std::fs::File> {
         writeln!(f, "{header}")?;
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_resumed_log_drops_rows_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log.csv");
+        std::fs::write(&p, "step,loss\n1,0.5\n2,0.4\n3,0.3\n").unwrap();
+        drop(super::open_log(&p, "step,loss", 0, 2).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "step,loss\n1,0.5\n2,0.4\n"
+        );
+        let fresh = dir.path().join("new.csv");
+        drop(super::open_log(&fresh, "a,b", 0, 0).unwrap());
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "a,b\n");
+    }
 }

@@ -96,11 +96,17 @@ pub fn train<B: AutodiffBackend>(
         None => cfg.epochs,
     };
     let bar = crate::progress::progress_bar(opts.progress, cfg.epochs * steps, state.step);
-    let mut log =
-        crate::progress::open_log(&run.train_log(), "epoch,step,loss,itc,css,xg,icl,seconds")?;
+    let mut log = crate::progress::open_log(
+        &run.train_log(),
+        "epoch,step,loss,itc,css,xg,icl,seconds",
+        1,
+        state.step,
+    )?;
     let mut epoch_log = crate::progress::open_log(
         &run.root.join("epochs.csv"),
         "epoch,mean_loss,r1_i2t,r1_t2i,seconds",
+        0,
+        state.epoch,
     )?;
     let (mut first_loss, mut last_loss, mut last) = (None, None, None);
     let t0 = Instant::now();

@@ -103,6 +103,8 @@ pub fn train<B: AutodiffBackend>(
     let mut log = crate::progress::open_log(
         &run.train_log(),
         "step,lr,ramp,loss,seg,sdm,contrast,pd,con,seconds",
+        0,
+        start,
     )?;
     let mut first_loss = None;
     let mut last_loss = None;
