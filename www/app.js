@@ -107,6 +107,7 @@ function openScan(name, bytes) {
     for (const [cls, i] of [['l', 0], ['r', 1], ['t', 2], ['b', 3]]) fig.querySelector(`.${cls}`).textContent = labels[i];
   }
   $('scan-info').textContent = `${name}: ${scan.describe()}`;
+  document.body.dataset.scans = String(Number(document.body.dataset.scans || 0) + 1);
   $('result-info').textContent = 'not segmented yet';
   $('metrics').hidden = true;
   $('viewer').hidden = false;

@@ -48,15 +48,18 @@ async function check(name, fn) {
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
 const text = (sel) => page.locator(sel).innerText();
 
+let opened = 0; // how many scans the page has opened (it counts them in body[data-scans])
 async function openScan(file) {
+  opened++;
   await page.locator('#scan-file').setInputFiles(file);
-  await page.evaluate(() => { document.getElementById('status').textContent = 'opening…'; });
-  await page.waitForFunction((n) => document.getElementById('status').textContent === `Opened ${n}.`, path.basename(file), { timeout: 60000 });
+  await page.waitForFunction((n) => Number(document.body.dataset.scans) >= n, opened, { timeout: 60000, polling: 100 });
+  const info = await text('#scan-info');
+  assert(info.startsWith(path.basename(file)), `opened ${info}, not ${path.basename(file)}`);
 }
 async function segment(backend, timeout) {
   await page.selectOption('#backend', backend);
   await page.locator('#segment').click();
-  await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout });
+  await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout, polling: 200 });
   const status = await text('#status');
   assert(status.startsWith('Done'), `${status} / ${await text('#error')}`);
   return { ranOn: await text('#ran-on'), seconds: await text('#seconds') };
@@ -76,7 +79,8 @@ await check('page opens with the bundled model and no error', async () => {
 
 await check('sample loads into the viewer with its ground truth', async () => {
   await page.locator('#sample').click();
-  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000 });
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
+  opened++;
   const info = await text('#scan-info');
   assert(/175 × 132 × 88 voxels/.test(info), info);
   assert(await page.locator('#viewer').isVisible(), 'viewer hidden');
@@ -132,7 +136,7 @@ for (const name of odd) {
 for (const [name, want] of [['truncated.nii.gz', 'truncated'], ['not_nifti.nii', 'not a NIfTI'], ['../nifti/fourd_u8.nii.gz', '4D']]) {
   await check(`bad file ${name} shows an error`, async () => {
     await page.locator('#scan-file').setInputFiles(fixture(name));
-    await page.waitForFunction((n) => { const e = document.getElementById('error'); return !e.hidden && e.textContent.includes(n); }, path.basename(name), { timeout: 10000 });
+    await page.waitForFunction((n) => { const e = document.getElementById('error'); return !e.hidden && e.textContent.includes(n); }, path.basename(name), { timeout: 10000, polling: 100 });
     const msg = await text('#error');
     assert(msg.toLowerCase().includes(want.toLowerCase()), msg);
     await page.screenshot({ path: path.join(artifacts, `error-${path.basename(name)}.png`) });
@@ -141,12 +145,13 @@ for (const [name, want] of [['truncated.nii.gz', 'truncated'], ['not_nifti.nii',
 
 await check('a file that is not a model bundle shows an error', async () => {
   await page.locator('#bundle-file').setInputFiles(fixture('not_nifti.nii'));
-  await page.waitForFunction(() => document.getElementById('error').textContent.includes('not a semiseg model bundle'), null, { timeout: 10000 });
+  await page.waitForFunction(() => document.getElementById('error').textContent.includes('not a semiseg model bundle'), null, { timeout: 10000, polling: 100 });
 });
 
 await check('sample segmentation on the CPU fallback shows Dice against its ground truth', async () => {
   await page.locator('#sample').click();
-  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000 });
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
+  opened++;
   await page.selectOption('#stride', 'fast');
   const run = await segment('cpu', 900000);
   await page.waitForSelector('#metrics:not([hidden])');
@@ -160,7 +165,7 @@ await check('cancel stops a running segmentation and the page stays usable', asy
   await page.selectOption('#stride', 'model');
   await page.selectOption('#backend', 'cpu');
   await page.locator('#segment').click();
-  await page.waitForFunction(() => /window [1-9]/.test(document.getElementById('status').textContent), null, { timeout: 120000 });
+  await page.waitForFunction(() => /window [1-9]/.test(document.getElementById('status').textContent), null, { timeout: 120000, polling: 100 });
   await page.locator('#cancel').click();
   assert((await text('#status')) === 'Cancelled.', await text('#status'));
   assert(await page.locator('#segment').isEnabled(), 'Segment disabled after cancel');
