@@ -27,8 +27,8 @@ fixtures=$scratch/fixtures native=$scratch/native
 mkdir -p "$native"
 python3 tests/fixtures/make_web_fixtures.py "$DATA" "$fixtures" >/dev/null
 
-# the CLI as the test step built it (same features, so nothing is rebuilt after `cargo test --workspace`)
-cargo test --workspace --no-run --quiet 2>/dev/null || cargo test --workspace --no-run
+# the CLI (the workspace's feature set, so after `cargo test --workspace` only the binary is linked)
+cargo build --workspace --bins --quiet
 for f in "$fixtures"/la_crop_*; do
   name=$(basename "$f"); name=${name%.gz}; name=${name%.nii}
   target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg "$f" -o "$native/$name.nii.gz"

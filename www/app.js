@@ -31,7 +31,6 @@ function showError(msg) {
 function clearError() { $('error').hidden = true; $('error').textContent = ''; }
 function status(msg) { $('status').textContent = msg; }
 const errText = (e) => (e && e.message) ? e.message : String(e);
-const mb = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 
 // ---------- models ----------
 function cardHtml(card) {
@@ -197,10 +196,6 @@ function segment() {
   const card = model.card;
   const [volumeBytes, windowBytes, largest] = wasm.estimate_memory(Uint32Array.from(dims), Uint32Array.from(card.patch), card.n_filters, card.n_classes);
   const backend = $('backend').value;
-  if (backend === 'cpu' && volumeBytes + windowBytes > CPU_MEMORY_LIMIT) {
-    showError(`This volume (${dims.join('×')}) needs about ${mb(volumeBytes + windowBytes)} to segment, more than the browser's CPU backend can hold (${mb(CPU_MEMORY_LIMIT)}). Crop or downsample the scan, or use WebGPU.`);
-    return;
-  }
   const stride = $('stride').value === 'fast' ? card.patch.map((p) => Math.max(1, Math.floor(p / 2))) : [];
   if (!state.worker) state.worker = newWorker();
   state.running = true;

@@ -32,7 +32,8 @@ self.onmessage = async ({ data }) => {
     await ready;
     const backend = await chooseBackend(data.backend, data.memory);
     if (backend === 'cpu' && data.memory.volumeBytes + data.memory.windowBytes > data.memory.cpuLimit) {
-      throw new Error('the volume is too large for the CPU backend\'s memory; crop or downsample it');
+      const need = (data.memory.volumeBytes + data.memory.windowBytes) / 2 ** 20;
+      throw new Error(`this volume (${data.dims.join('×')}) needs about ${need.toFixed(0)} MB to segment, more than the browser's CPU backend can hold (${(data.memory.cpuLimit / 2 ** 20).toFixed(0)} MB); crop or downsample the scan, or use a browser with WebGPU`);
     }
     const key = `${data.modelKey}/${backend}`;
     if (!loaded.has(key)) loaded.set(key, await load_segmenter(new Uint8Array(data.bundle), backend === 'webgpu'));

@@ -1,6 +1,7 @@
 //! Metrics tables (stdout) and CSV files, shared by `eval`, `eval-model` and training.
 
 use crate::cli::SpacingUnit;
+use anyhow::Context;
 use semiseg::metrics::{CaseMetrics, EmptyCase};
 use std::io::Write;
 use std::path::Path;
@@ -95,6 +96,53 @@ pub fn write_csv(
     w.write_record(rec("mean", mean))?;
     w.flush()?;
     Ok(())
+}
+
+/// The `mean` row of a metrics CSV written by [`write_csv`] and the number of case rows above it.
+pub fn read_csv_mean(path: &Path) -> anyhow::Result<(CaseMetrics, usize)> {
+    let what = || {
+        format!(
+            "{}: not a metrics.csv written by `semiseg eval` or `semiseg eval-model`",
+            path.display()
+        )
+    };
+    let mut r = csv::Reader::from_path(path)
+        .with_context(|| format!("cannot read the metrics file {}", path.display()))?;
+    let head = r.headers()?.clone();
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| h.starts_with(name))
+            .with_context(what)
+    };
+    let cols = [
+        col("dice")?,
+        col("jaccard")?,
+        col("hd95_")?,
+        col("asd_")?,
+        col("assd_")?,
+        col("hd95_monai_")?,
+    ];
+    for (cases, row) in r.records().enumerate() {
+        let row = row?;
+        if &row[0] == "mean" {
+            let [Ok(dice), Ok(jaccard), Ok(hd95), Ok(asd), Ok(assd), Ok(hd95_monai)] =
+                cols.map(|i| row[i].parse::<f64>())
+            else {
+                anyhow::bail!("{}: the mean row has a value that is not a number", what());
+            };
+            let mean = CaseMetrics {
+                dice,
+                jaccard,
+                hd95,
+                asd,
+                assd,
+                hd95_monai,
+                empty: None,
+            };
+            return Ok((mean, cases));
+        }
+    }
+    anyhow::bail!("{}: no \"mean\" row", what())
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in GiB.

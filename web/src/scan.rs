@@ -46,19 +46,10 @@ impl Scan {
         self.canon
             .aligned_with(&canon)
             .map_err(|why| format!("{name} does not fit {}: {why}", self.name))?;
-        let above: Vec<f32> = canon
-            .data
-            .iter()
-            .copied()
-            .filter(|&v| v > 1.5)
-            .take(1)
-            .collect();
-        if let Some(v) = above.first() {
-            return Err(format!(
-                "{name} has label values above 1 (e.g. {v}); open a binary mask (0 and 1)"
-            ));
-        }
-        Ok(canon.data.iter().map(|&v| u8::from(v > 0.5)).collect())
+        let mask = canon.binary_mask().map_err(|labels| {
+            format!("{name} has label values above 1 ({labels:?}); open a binary mask (0 and 1)")
+        })?;
+        Ok(mask.into_iter().map(u8::from).collect())
     }
 
     pub fn set_mask_inner(&mut self, labels: Vec<u8>) -> Result<(), String> {

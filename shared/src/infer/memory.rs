@@ -33,11 +33,6 @@ impl InferenceMemory {
             largest_tensor_bytes: f * window * 4,
         }
     }
-
-    /// Total for a CPU run.
-    pub fn total(&self) -> u64 {
-        self.volume_bytes + self.window_bytes
-    }
 }
 
 #[cfg(test)]
@@ -51,7 +46,6 @@ mod tests {
         assert_eq!(m.volume_bytes, 4096 * (4 + 8 + 2 + 1));
         assert_eq!(m.window_bytes, 31 * 2 * 4096 * 4);
         assert_eq!(m.largest_tensor_bytes, 2 * 4096 * 4);
-        assert_eq!(m.total(), m.volume_bytes + m.window_bytes);
         // a larger volume is not padded
         let m = InferenceMemory::estimate([144, 120, 88], [112, 112, 80], 16, 2);
         assert_eq!(m.volume_bytes, 144 * 120 * 88 * 15);

@@ -108,58 +108,58 @@ impl Accumulator {
         }
     }
 
+    /// The flat index in the padded volume of every voxel of the original grid, in C order.
+    fn original_voxels(&self) -> impl Iterator<Item = usize> + '_ {
+        let [_, ny, nz] = self.plan.padded;
+        let [dx, dy, dz] = self.plan.dims;
+        let b = self.plan.pad_before;
+        (0..dx).flat_map(move |x| {
+            (0..dy).flat_map(move |y| {
+                (0..dz).map(move |z| ((x + b[0]) * ny + y + b[1]) * nz + z + b[2])
+            })
+        })
+    }
+
     /// Only the labels (argmax of the averaged scores) on the original grid: what the browser keeps,
     /// without the per-class probability volumes of [`Accumulator::finish`].
     pub fn finish_labels(&self) -> Grid<u8> {
         let n: usize = self.plan.padded.iter().product();
-        let [_, ny, nz] = self.plan.padded;
-        let dims = self.plan.dims;
-        let b = self.plan.pad_before;
-        let mut labels = Vec::with_capacity(dims.iter().product());
-        for x in 0..dims[0] {
-            for y in 0..dims[1] {
-                for z in 0..dims[2] {
-                    let f = ((x + b[0]) * ny + y + b[1]) * nz + z + b[2];
-                    // the count divides every class alike, so the argmax of the sums is the same
-                    let mut best = (0u8, f32::NEG_INFINITY);
-                    for c in 0..self.classes {
-                        let v = self.scores[c * n + f];
-                        if v > best.1 {
-                            best = (c as u8, v);
-                        }
+        let labels = self
+            .original_voxels()
+            .map(|f| {
+                // the same averages as `finish`, so both give the same labels bit for bit
+                let count = self.counts[f].max(1) as f32;
+                let mut best = (0u8, f32::NEG_INFINITY);
+                for c in 0..self.classes {
+                    let v = self.scores[c * n + f] / count;
+                    if v > best.1 {
+                        best = (c as u8, v);
                     }
-                    labels.push(best.0);
                 }
-            }
-        }
-        Grid::new(labels, dims)
+                best.0
+            })
+            .collect();
+        Grid::new(labels, self.plan.dims)
     }
 
     /// Labels (argmax of the averaged scores) and the averaged probability of each class on the
     /// original grid (`probs[c]`).
     pub fn finish(&self) -> (Grid<u8>, Vec<Grid<f32>>) {
         let n: usize = self.plan.padded.iter().product();
-        let [_, ny, nz] = self.plan.padded;
         let dims = self.plan.dims;
-        let b = self.plan.pad_before;
         let mut labels = Vec::with_capacity(dims.iter().product());
         let mut probs = vec![Vec::with_capacity(dims.iter().product()); self.classes];
-        for x in 0..dims[0] {
-            for y in 0..dims[1] {
-                for z in 0..dims[2] {
-                    let f = ((x + b[0]) * ny + y + b[1]) * nz + z + b[2];
-                    let count = self.counts[f].max(1) as f32;
-                    let mut best = (0u8, f32::NEG_INFINITY);
-                    for (c, p) in probs.iter_mut().enumerate() {
-                        let v = self.scores[c * n + f] / count;
-                        p.push(v);
-                        if v > best.1 {
-                            best = (c as u8, v);
-                        }
-                    }
-                    labels.push(best.0);
+        for f in self.original_voxels() {
+            let count = self.counts[f].max(1) as f32;
+            let mut best = (0u8, f32::NEG_INFINITY);
+            for (c, p) in probs.iter_mut().enumerate() {
+                let v = self.scores[c * n + f] / count;
+                p.push(v);
+                if v > best.1 {
+                    best = (c as u8, v);
                 }
             }
+            labels.push(best.0);
         }
         (
             Grid::new(labels, dims),

@@ -119,8 +119,61 @@ impl Volume {
         Ok(())
     }
 
+    /// The voxels as a binary mask (`value > 0.5`) after checking that they are one: a label map
+    /// (integer values above 1) is refused with up to 9 of its labels, so the caller can ask the
+    /// user to choose one.
+    pub fn binary_mask(&self) -> Result<Vec<bool>, Vec<i64>> {
+        let mut labels = std::collections::BTreeSet::new();
+        for &v in &self.data {
+            if v.fract() == 0.0 && v > 1.0 {
+                labels.insert(v as i64);
+                if labels.len() > 8 {
+                    break;
+                }
+            }
+        }
+        if labels.is_empty() {
+            Ok(self.to_mask())
+        } else {
+            Err(labels.into_iter().collect())
+        }
+    }
+
     /// The voxels as a binary mask (`value > 0.5`), the form the metrics take.
     pub fn to_mask(&self) -> Vec<bool> {
         self.data.iter().map(|&v| v > 0.5).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vol(data: Vec<f32>) -> Volume {
+        let mut aff = [[0.0; 4]; 4];
+        for (i, row) in aff.iter_mut().enumerate() {
+            row[i] = 1.0;
+        }
+        Volume::new(data, [1, 1, 4], aff)
+    }
+
+    #[test]
+    fn binary_mask_refuses_label_maps() {
+        assert_eq!(
+            vol(vec![0.0, 1.0, 0.7, 0.2]).binary_mask(),
+            Ok(vec![false, true, true, false])
+        );
+        assert_eq!(vol(vec![0.0, 3.0, 2.0, 3.0]).binary_mask(), Err(vec![2, 3]));
+    }
+
+    #[test]
+    fn aligned_with_checks_dims_and_affine() {
+        let a = vol(vec![0.0; 4]);
+        assert!(a.aligned_with(&a.clone()).is_ok());
+        let mut moved = a.clone();
+        moved.affine[0][3] = 5.0;
+        assert!(moved.aligned_with(&a).unwrap_err().contains("affine"));
+        let other = Volume::new(vec![0.0; 4], [1, 4, 1], a.affine);
+        assert!(other.aligned_with(&a).unwrap_err().contains("same grid"));
     }
 }

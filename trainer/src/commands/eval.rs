@@ -130,23 +130,13 @@ fn mask(vol: &Volume, path: &Path, label: Option<u32>) -> anyhow::Result<Vec<boo
     if let Some(l) = label {
         return Ok(vol.data.iter().map(|&v| v.round() == l as f32).collect());
     }
-    let mut labels = std::collections::BTreeSet::new();
-    for &v in &vol.data {
-        if v.fract() == 0.0 && v > 1.0 {
-            labels.insert(v as i64);
-            if labels.len() > 8 {
-                break;
-            }
-        }
-    }
-    if !labels.is_empty() {
-        bail!(
+    vol.binary_mask().map_err(|labels| {
+        anyhow::anyhow!(
             "{} has label values above 1 ({:?}); it is not a binary mask: choose the structure with --label N",
             path.display(),
             labels
-        );
-    }
-    Ok(vol.to_mask())
+        )
+    })
 }
 
 fn score(

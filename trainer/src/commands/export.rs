@@ -1,11 +1,15 @@
 //! `semiseg export`: a trained run as one model bundle file (model card + weights), for
 //! `semiseg predict --model FILE` and the browser page.
 
+use crate::checkpoint;
 use crate::cli::{CheckpointArg, ExportArgs, PrecisionArg};
+use crate::report::read_csv_mean;
 use crate::run_dir::{write_atomic, RunDir};
 use crate::simcvd::model_io::{load_run_model, weights_path};
+use crate::simcvd::train::TrainState;
 use anyhow::{bail, Context};
 use burn::backend::Flex;
+use burn::module::Module;
 use semiseg::infer::{CardMetrics, ModelBundle, ModelCard, Precision};
 use std::io::Write;
 use std::path::Path;
@@ -30,7 +34,19 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let labeled = manifest["labeled"].as_array().map_or(0, |v| v.len());
     let unlabeled = manifest["unlabeled"].as_array().map_or(0, |v| v.len());
     let method = format!("{:?}", cfg.method).to_lowercase();
-    let metrics = a.metrics.as_deref().map(read_mean).transpose()?;
+    let metrics = match &a.metrics {
+        Some(csv) => {
+            let (mean, cases) = read_csv_mean(csv)?;
+            Some(CardMetrics {
+                dice: mean.dice,
+                jaccard: mean.jaccard,
+                hd95: mean.hd95,
+                asd: mean.asd,
+                cases,
+            })
+        }
+        None => None,
+    };
     let card = ModelCard {
         name: a.name.clone().unwrap_or_else(|| {
             format!(
@@ -69,9 +85,10 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     write_atomic(&a.output, &bytes)?;
     writeln!(
         out,
-        "{}: {} ({} bytes, weights {:?}, {} steps{})",
+        "{}: {} ({} parameters, {} bytes, weights {:?}, {} steps{})",
         a.output.display(),
         bundle.card.name,
+        model.net.num_params(),
         bytes.len(),
         bundle.card.precision,
         steps,
@@ -85,61 +102,12 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Training steps behind the exported weights (from the checkpoint's folder name or the best
-/// model's state).
+/// Training steps behind the exported weights: the `step` of the `state.json` saved beside them
+/// (a checkpoint's, or the best model's).
 fn steps_of(run: &RunDir, which: CheckpointArg) -> anyhow::Result<usize> {
     let weights = weights_path(run, which)?;
     let dir = weights.parent().unwrap_or(Path::new("."));
-    if let Some(n) = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("step_"))
-        .and_then(|n| n.parse().ok())
-    {
-        return Ok(n);
-    }
-    let state: serde_json::Value = std::fs::read(dir.join("state.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    Ok(state["step"].as_u64().unwrap_or(0) as usize)
-}
-
-/// The mean row of an `eval-model` metrics.csv.
-fn read_mean(path: &Path) -> anyhow::Result<CardMetrics> {
-    let mut r = csv::Reader::from_path(path)
-        .with_context(|| format!("cannot read the metrics file {}", path.display()))?;
-    let head = r.headers()?.clone();
-    let col = |name: &str| {
-        head.iter()
-            .position(|h| h.starts_with(name))
-            .with_context(|| {
-                format!(
-                    "{}: no {name} column; pass the metrics.csv that `semiseg eval-model` wrote",
-                    path.display()
-                )
-            })
-    };
-    let (d, j, h, s) = (col("dice")?, col("jaccard")?, col("hd95_")?, col("asd_")?);
-    for (cases, row) in r.records().enumerate() {
-        let row = row?;
-        if &row[0] == "mean" {
-            let num = |i: usize| -> anyhow::Result<f64> {
-                row[i]
-                    .parse()
-                    .with_context(|| format!("{}: {:?} is not a number", path.display(), &row[i]))
-            };
-            return Ok(CardMetrics {
-                dice: num(d)?,
-                jaccard: num(j)?,
-                hd95: num(h)?,
-                asd: num(s)?,
-                cases,
-            });
-        }
-    }
-    bail!(
-        "{}: no \"mean\" row; pass the metrics.csv that `semiseg eval-model` wrote",
-        path.display()
-    )
+    let state: TrainState = checkpoint::load_state(dir)
+        .with_context(|| format!("{}: no readable state.json", dir.display()))?;
+    Ok(state.step)
 }

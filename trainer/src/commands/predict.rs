@@ -14,6 +14,11 @@ use semiseg::volume::{read_nifti, write_nifti, DataType, ReadOptions, Reorientat
 use std::io::Write;
 use std::time::Instant;
 
+enum Model {
+    Bundle(Box<ModelBundle>),
+    Run(RunDir),
+}
+
 pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if a.output.exists() {
         bail!(
@@ -21,33 +26,31 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             a.output.display()
         );
     }
-    let bundle = if a.model.is_file() {
+    // a bundle file (`semiseg export`) or a run folder
+    let model = if a.model.is_file() {
         let bytes = std::fs::read(&a.model)
             .with_context(|| format!("cannot read {}", a.model.display()))?;
-        Some(ModelBundle::decode(&bytes).with_context(|| format!("{}", a.model.display()))?)
+        Model::Bundle(Box::new(
+            ModelBundle::decode(&bytes).with_context(|| format!("{}", a.model.display()))?,
+        ))
     } else {
-        None
-    };
-    let run = match bundle {
-        None => Some(RunDir::open(&a.model)?),
-        Some(_) => None,
+        Model::Run(RunDir::open(&a.model)?)
     };
     let scan = read_nifti(&a.scan, &ReadOptions::default())?;
     let (canon, back) = Reorientation::to_canonical(&scan);
     let image = Grid::new(canon.data.clone(), canon.dims);
     let t0 = Instant::now();
     let labels = with_backend!(a.backend, |B, device| {
-        let (net, patch, stride) = match (&bundle, &run) {
-            (Some(b), _) => (
+        let (net, patch, stride) = match &model {
+            Model::Bundle(b) => (
                 b.load_vnet::<B>(&device)?.valid(),
                 b.card.patch,
                 b.card.stride,
             ),
-            (None, Some(run)) => {
-                let (cfg, model) = load_run_model::<B>(run, a.checkpoint, &device)?;
-                (model.valid().net, cfg.patch, cfg.stride)
+            Model::Run(run) => {
+                let (cfg, m) = load_run_model::<B>(run, a.checkpoint, &device)?;
+                (m.valid().net, cfg.patch, cfg.stride)
             }
-            (None, None) => unreachable!("a model is a bundle or a run"),
         };
         segment(&net, &image, patch, a.stride.unwrap_or(stride), &device)
     });
