@@ -9,12 +9,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+# One-off builds: incremental caches would double target/ (tens of GB) for no gain here.
+export CARGO_INCREMENTAL=0
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 step "toolchain"
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo --version
+df -h . | awk 'NR == 2 { print "disk: " $4 " free on " $6 }'
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "$free_kb" -lt $((12 * 1024 * 1024)) ]; then
+  echo "error: less than 12 GB free here; the build needs about 10 GB (target/). Free some space" \
+    "(e.g. cargo clean in other checkouts) and run again." >&2
+  exit 1
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
