@@ -21,6 +21,7 @@ fi
 # the sample: the first LA test case and its label, as stored in the dataset (never committed)
 sample=www/assets/sample
 if [ -f "$DATA/test.list" ]; then
+  mkdir -p "$sample"
   id=$(head -n 1 "$DATA/test.list")
   for kind in image label; do
     src="$DATA/$([ $kind = image ] && echo imagesTr || echo labelsTr)/$id.nii.gz"

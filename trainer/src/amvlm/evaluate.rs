@@ -1,5 +1,6 @@
 //! What shows that an AMVLM model learned alignment, on held-out pairs:
-//! - image→text and text→image retrieval recall@1/5 over the held-out set (chance: k/N);
+//! - image→text retrieval recall@1/5 among the held-out set's distinct descriptions, and
+//!   text→image recall@1/5 among its images, each next to a random scorer's (chance);
 //! - word→patch localisation where lesion positions are known (`semiseg synth 2d` writes them):
 //!   for each lesion phrase of a description ("upper left"), the patch most similar to the
 //!   phrase's word embeddings should lie on that lesion; compared with the chance that a random
@@ -16,12 +17,14 @@ use std::path::Path;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Evaluation {
     pub pairs: usize,
-    /// Image→text recall@1 and @5.
+    /// Image→text recall@1 and @5, ranking the distinct descriptions.
     pub i2t: [f64; 2],
-    /// Text→image recall@1 and @5.
+    /// Text→image recall@1 and @5, ranking the images.
     pub t2i: [f64; 2],
-    /// Recall@1 and @5 of a random scorer (depends on how often texts repeat).
-    pub chance: [f64; 2],
+    /// Recall@1 and @5 of a random scorer for image→text (k over the number of distinct texts).
+    pub i2t_chance: [f64; 2],
+    /// Recall@1 and @5 of a random scorer for text→image (depends on how often texts repeat).
+    pub t2i_chance: [f64; 2],
     pub localisation: Option<Localisation>,
 }
 
@@ -39,14 +42,16 @@ pub struct Localisation {
 impl Evaluation {
     pub fn line(&self) -> String {
         let mut s = format!(
-            "retrieval on {} held-out pairs: image→text R@1 {:.1}% R@5 {:.1}%, text→image R@1 {:.1}% R@5 {:.1}% (chance {:.1}% / {:.1}%)",
+            "retrieval on {} held-out pairs: image→text R@1 {:.1}% R@5 {:.1}% (chance {:.1}% / {:.1}%), text→image R@1 {:.1}% R@5 {:.1}% (chance {:.1}% / {:.1}%)",
             self.pairs,
             100.0 * self.i2t[0],
             100.0 * self.i2t[1],
+            100.0 * self.i2t_chance[0],
+            100.0 * self.i2t_chance[1],
             100.0 * self.t2i[0],
             100.0 * self.t2i[1],
-            100.0 * self.chance[0],
-            100.0 * self.chance[1]
+            100.0 * self.t2i_chance[0],
+            100.0 * self.t2i_chance[1]
         );
         if let Some(l) = &self.localisation {
             s += &format!(
@@ -131,6 +136,27 @@ fn recall(queries: &[f32], keys: &[f32], d: usize, group: &[usize]) -> [f64; 2] 
         let rank = (0..n)
             .filter(|&j| group[j] != group[i] && sims[j] > best_match)
             .count();
+        hits[0] += (rank < 1) as usize;
+        hits[1] += (rank < 5) as usize;
+    }
+    [hits[0] as f64 / n as f64, hits[1] as f64 / n as f64]
+}
+
+/// Image→text recall@1 and @5 among distinct texts: identical descriptions are one candidate
+/// (in evaluation they embed identically), so the rank of query i is the number of other text
+/// classes whose best key scores strictly higher than the best key of i's class.
+fn recall_distinct(queries: &[f32], keys: &[f32], d: usize, group: &[usize]) -> [f64; 2] {
+    let n = queries.len() / d;
+    let classes = group.iter().max().map_or(0, |m| m + 1);
+    let mut hits = [0usize; 2];
+    for i in 0..n {
+        let q = &queries[i * d..(i + 1) * d];
+        let mut best = vec![f32::NEG_INFINITY; classes];
+        for j in 0..n {
+            best[group[j]] = best[group[j]].max(dot(q, &keys[j * d..(j + 1) * d]));
+        }
+        let own = best[group[i]];
+        let rank = best.iter().filter(|&&b| b > own).count();
         hits[0] += (rank < 1) as usize;
         hits[1] += (rank < 5) as usize;
     }
@@ -233,9 +259,13 @@ pub fn evaluate<B: Backend>(
     });
     let ev = Evaluation {
         pairs: n,
-        i2t: recall(&e.img, &e.txt, e.d, &groups),
+        i2t: recall_distinct(&e.img, &e.txt, e.d, &groups),
         t2i: recall(&e.txt, &e.img, e.d, &groups),
-        chance: [chance_recall(&groups, 1), chance_recall(&groups, 5)],
+        i2t_chance: {
+            let classes = groups.iter().max().map_or(1, |m| m + 1) as f64;
+            [(1.0 / classes).min(1.0), (5.0 / classes).min(1.0)]
+        },
+        t2i_chance: [chance_recall(&groups, 1), chance_recall(&groups, 5)],
         localisation,
     };
     // Overlays for the first few images: each lesion phrase, or the first words of the text.
@@ -287,6 +317,24 @@ mod tests {
         assert_eq!(recall(&q, &k, 2, &[0, 1, 2]), [2.0 / 3.0, 1.0]);
         // If items 1 and 2 share a text, key 2 is a match for query 1.
         assert_eq!(recall(&q, &k, 2, &[0, 1, 1]), [1.0, 1.0]);
+        // Among distinct texts: keys 1 and 2 are one class for query 1; its best member is key 2
+        // (0.8 > 0), above class 0 (0.6): rank 0. Query 2 (0.6, 0.8): class 1's best is key 2
+        // (1.0) > class 0 (0.6): rank 0.
+        assert_eq!(recall_distinct(&q, &k, 2, &[0, 1, 1]), [1.0, 1.0]);
+        // Three distinct texts: query 1 ranks key 2's class (0.8) above its own (0): rank 1.
+        assert_eq!(recall_distinct(&q, &k, 2, &[0, 1, 2]), [2.0 / 3.0, 1.0]);
+        // A text repeated six times is one candidate: item 0 (text A) is closer to text B, whose six
+        // copies would push A to rank 6 (an R@5 miss) if each copy counted; among distinct texts A
+        // ranks second (an R@5 hit). Items 1..6 (text B) rank A above B: rank 1 too.
+        let mut q6 = vec![1.0, 0.0];
+        let mut k6 = vec![0.5, 0.5];
+        for _ in 0..6 {
+            q6.extend([0.0, 1.0]);
+            k6.extend([1.0, 0.0]);
+        }
+        let g6 = [0, 1, 1, 1, 1, 1, 1];
+        assert_eq!(recall_distinct(&q6, &k6, 2, &g6), [0.0, 1.0]);
+        assert_eq!(recall(&q6, &k6, 2, &g6), [0.0, 6.0 / 7.0]);
         let g = text_groups(&["a".into(), "b".into(), "a".into()]);
         assert_eq!(g, vec![0, 1, 0]);
         // Chance: distinct texts among 4 → k/n; two classes of 2 among 4 at k = 1 → 1/2.
