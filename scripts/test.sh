@@ -19,8 +19,8 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo --version
 df -h . | awk 'NR == 2 { print "disk: " $4 " free on " $6 }'
 free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
-if [ "$free_kb" -lt $((12 * 1024 * 1024)) ]; then
-  echo "error: less than 12 GB free here; the build needs about 10 GB (target/). Free some space" \
+if [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
+  echo "error: less than 8 GB free here; a clean build needs about 6 GB (target/ and cargo install). Free some space" \
     "(e.g. cargo clean in other checkouts) and run again." >&2
   exit 1
 fi

@@ -231,16 +231,9 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
     assert!(with_vocab.contains("epochs 1/1"), "{with_vocab}");
 }
 
-/// The learning check of the issue: a fixed budget beats the untrained model on held-out
-/// retrieval, and lesion phrases point at their lesions more often than a random patch does.
-///
-/// NOT PASSING YET, so not run by default (`cargo test --test amvlm -- --ignored` runs it): with
-/// this budget (600 steps on the CPU) the full A5 objective leaves L_ITC near ln(batch) and the
-/// held-out numbers at chance; L_ITC alone starts separating the texts after about 400 steps.
-/// docs/results.md has the measurements.
-#[test]
-#[ignore = "the full objective does not yet learn alignment within a CPU test budget (docs/results.md)"]
-fn pretraining_learns_alignment_on_synthetic_radiographs() {
+/// Train the learning-check model (LEARN, 480 CPU steps of the full A5 objective) on synthetic
+/// radiographs with one lesion each; the held-out metrics before and after, and the CLI's output.
+fn learn_run() -> (serde_json::Value, serde_json::Value, String) {
     let _g = one_training_at_a_time();
     let st = setup_with(
         LEARN_TRAIN,
@@ -263,14 +256,43 @@ fn pretraining_learns_alignment_on_synthetic_radiographs() {
         })
         .max()
         .unwrap();
-    let after = metrics(&last.join("metrics.json"));
-    let r5 = |m: &serde_json::Value| m["i2t"][1].as_f64().unwrap() + m["t2i"][1].as_f64().unwrap();
+    (before, metrics(&last.join("metrics.json")), out)
+}
+
+/// The issue's learning check, retrieval part: a fixed budget (480 CPU steps, about 2 minutes)
+/// of the full A5 objective beats the untrained model on held-out retrieval, and text→image
+/// recall@1 is well above a random scorer's. Measured: untrained t→i R@1 18.8 %, trained 67.7 %
+/// (chance 17.2 %), docs/results.md.
+#[test]
+fn pretraining_learns_retrieval_on_synthetic_radiographs() {
+    let (before, after, out) = learn_run();
+    let r1 = |m: &serde_json::Value| m["i2t"][0].as_f64().unwrap() + m["t2i"][0].as_f64().unwrap();
     assert!(
-        r5(&after) > r5(&before),
-        "retrieval R@5 (i2t + t2i) {} -> {}\n{out}",
-        r5(&before),
-        r5(&after)
+        r1(&after) > r1(&before) + 0.2,
+        "retrieval R@1 (i2t + t2i) {} -> {}\n{out}",
+        r1(&before),
+        r1(&after)
     );
+    let (t2i, chance) = (
+        after["t2i"][0].as_f64().unwrap(),
+        after["t2i_chance"][0].as_f64().unwrap(),
+    );
+    assert!(
+        t2i > 2.0 * chance,
+        "text→image R@1 {t2i} vs chance {chance}\n{out}"
+    );
+}
+
+/// The issue's learning check, localisation part: lesion phrases point at their lesions more
+/// often than a random patch does.
+///
+/// NOT PASSING YET, so not run by default (`cargo test --test amvlm -- --ignored` runs it): after
+/// the same budget the phrase→patch maps peak on one background patch for every phrase (a hub of
+/// the local embeddings), 0 % hits against 12 % chance (docs/results.md).
+#[test]
+#[ignore = "word→patch localisation is not learned yet (docs/results.md)"]
+fn pretraining_localises_lesion_phrases_on_synthetic_radiographs() {
+    let (_, after, out) = learn_run();
     let loc = &after["localisation"];
     let (hit, chance) = (
         loc["hit_rate"].as_f64().unwrap(),
@@ -283,10 +305,13 @@ fn pretraining_learns_alignment_on_synthetic_radiographs() {
     );
 }
 
+/// The learning-check configuration: docs/configs/amvlm-cpu-small.toml with 16-pixel patches
+/// (a 4 x 4 grid; with 8-pixel patches the ViT sits on a plateau for about 1300 steps before
+/// L_ITC falls, docs/results.md), lr 1e-3 and 20 epochs of 24 steps.
 const LEARN_TRAIN: usize = 768;
 const LEARN: &str = r#"
 image_size = 64
-patch_size = 8
+patch_size = 16
 vit_width = 64
 vit_depth = 2
 vit_heads = 4
@@ -300,10 +325,10 @@ embed_dim = 64
 head_hidden = 256
 pdt_heads = 4
 pdt_mlp = 128
-lr = 0.0005
+lr = 0.001
 batch_size = 32
-epochs = 25
-checkpoint_every = 25
+epochs = 20
+checkpoint_every = 20
 "#;
 
 #[test]

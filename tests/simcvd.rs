@@ -213,6 +213,26 @@ fn runs_are_reproducible_resumable_and_usable() {
     }
     let err = cli(&eval_model).unwrap_err();
     assert!(err.contains("already exists"), "{err}");
+    // a coarser stride (faster on a CPU) says it is not the B6 protocol; one past the patch is refused
+    let (coarse_dir, bad_dir) = (a.join("pred-coarse"), a.join("pred-bad"));
+    let coarse = [
+        &eval_model[..],
+        &["--stride", "32,32,32", "--out", s(&coarse_dir)],
+    ]
+    .concat();
+    let out = cli(&coarse).unwrap();
+    assert!(
+        out.contains("not the B6 protocol") && out.contains("mean (2 cases)"),
+        "{out}"
+    );
+    let bad = [
+        &eval_model[..],
+        &["--stride", "33,16,16", "--out", s(&bad_dir)],
+    ]
+    .concat();
+    let err = cli(&bad).unwrap_err();
+    assert!(err.contains("does not fit the patch"), "{err}");
+    assert!(!bad_dir.exists());
     // predict on one scan gives the same mask as eval-model
     let out_mask = a.join("one.nii.gz");
     let scan = st.data.join("imagesTr/synth_009.nii.gz");

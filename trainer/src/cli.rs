@@ -371,6 +371,10 @@ pub struct EvalModelArgs {
     /// Folder for the predicted masks (must not exist); default RUN/predictions-<checkpoint>.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Sliding-window stride (default: the run's, LA 18,18,4 as in B6). A larger step is faster
+    /// on a CPU, e.g. half the patch; the table then says the protocol differs.
+    #[arg(long, value_parser = parse_triple, value_name = "X,Y,Z")]
+    pub stride: Option<[usize; 3]>,
     #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
     pub backend: BackendKind,
 }

@@ -24,6 +24,20 @@ pub struct WindowPlan {
 }
 
 impl WindowPlan {
+    /// A stride the plan can use with this patch: every axis in `1..=patch` (a larger step would
+    /// leave voxels that no window covers). The error says what to pass instead.
+    pub fn check_stride(patch: [usize; 3], stride: [usize; 3]) -> Result<(), String> {
+        if (0..3).all(|d| (1..=patch[d]).contains(&stride[d])) {
+            Ok(())
+        } else {
+            Err(format!(
+                "stride {}x{}x{} does not fit the patch {}x{}x{}: each step must be between 1 and \
+                 the patch size on its axis (smaller steps overlap more windows: slower, smoother)",
+                stride[0], stride[1], stride[2], patch[0], patch[1], patch[2]
+            ))
+        }
+    }
+
     pub fn new(dims: [usize; 3], patch: [usize; 3], stride: [usize; 3]) -> Self {
         let pad: [usize; 3] = std::array::from_fn(|d| patch[d].saturating_sub(dims[d]));
         let pad_before = pad.map(|p| p / 2);
@@ -253,6 +267,18 @@ pub async fn sliding_window_labels<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strides_must_cover_every_voxel() {
+        assert!(WindowPlan::check_stride([112, 112, 80], [18, 18, 4]).is_ok());
+        assert!(WindowPlan::check_stride([112, 112, 80], [112, 112, 80]).is_ok());
+        let err = WindowPlan::check_stride([112, 112, 80], [18, 113, 4]).unwrap_err();
+        assert!(
+            err.contains("18x113x4") && err.contains("112x112x80"),
+            "{err}"
+        );
+        assert!(WindowPlan::check_stride([4, 4, 4], [0, 1, 1]).is_err());
+    }
 
     #[test]
     fn window_counts_follow_ua_mt() {

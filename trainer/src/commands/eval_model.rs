@@ -10,6 +10,7 @@ use crate::with_backend;
 use anyhow::bail;
 use burn::module::AutodiffModule;
 use semiseg::data::{read_list, Dataset, LabeledChoice, Split};
+use semiseg::infer::WindowPlan;
 use semiseg::metrics::mean_metrics;
 use std::io::Write;
 
@@ -49,12 +50,21 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let results = with_backend!(a.backend, |B, device| {
         let (cfg, model) = load_run_model::<B>(&run, a.checkpoint, &device)?;
+        let stride = a.stride.unwrap_or(cfg.stride);
+        WindowPlan::check_stride(cfg.patch, stride).map_err(anyhow::Error::msg)?;
+        if stride != cfg.stride {
+            writeln!(
+                out,
+                "stride {stride:?} instead of the run's {:?}: not the B6 protocol",
+                cfg.stride
+            )?;
+        }
         let net = model.valid().net;
         evaluate(
             &net,
             &data.test,
             cfg.patch,
-            cfg.stride,
+            stride,
             &device,
             Some(&pred_dir),
             &mut |i, n| {

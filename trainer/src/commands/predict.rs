@@ -9,7 +9,7 @@ use crate::with_backend;
 use anyhow::{bail, Context};
 use burn::module::AutodiffModule;
 use semiseg::data::Grid;
-use semiseg::infer::ModelBundle;
+use semiseg::infer::{ModelBundle, WindowPlan};
 use semiseg::volume::{read_nifti, write_nifti, DataType, ReadOptions, Reorientation};
 use std::io::Write;
 use std::time::Instant;
@@ -52,7 +52,9 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 (m.valid().net, cfg.patch, cfg.stride)
             }
         };
-        segment(&net, &image, patch, a.stride.unwrap_or(stride), &device)
+        let stride = a.stride.unwrap_or(stride);
+        WindowPlan::check_stride(patch, stride).map_err(anyhow::Error::msg)?;
+        segment(&net, &image, patch, stride, &device)
     });
     let mask = back
         .undo(&labels.data.iter().map(|&v| v as f32).collect::<Vec<_>>())
