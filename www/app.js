@@ -86,7 +86,9 @@ function openScan(name, bytes) {
   try {
     scan = wasm.Scan.open(name, bytes);
   } catch (e) {
-    showError(`Cannot open ${name}: ${errText(e)}`);
+    // the reader's messages start with the file name, which this line already gives
+    const msg = errText(e);
+    showError(`Cannot open ${name}: ${msg.startsWith(`${name}: `) ? msg.slice(name.length + 2) : msg}`);
     return false;
   }
   if (state.scan) state.scan.free();

@@ -133,7 +133,7 @@ for (const name of odd) {
   }
 }
 
-for (const [name, want] of [['truncated.nii.gz', 'truncated'], ['not_nifti.nii', 'not a NIfTI'], ['../nifti/fourd_u8.nii.gz', '4D']]) {
+for (const [name, want] of [['truncated.nii.gz', 'truncated'], ['not_nifti.nii', 'not a NIfTI'], ['../nifti/fourd_u8.nii.gz', '4D'], ['too_large.nii.gz', 'crop or downsample']]) {
   await check(`bad file ${name} shows an error`, async () => {
     await page.locator('#scan-file').setInputFiles(fixture(name));
     await page.waitForFunction((n) => { const e = document.getElementById('error'); return !e.hidden && e.textContent.includes(n); }, path.basename(name), { timeout: 10000, polling: 100 });

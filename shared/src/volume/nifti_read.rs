@@ -236,7 +236,7 @@ fn read_from<R: Read, S: Read>(
             file: file.into(),
             reason: format!(
                 "{}x{}x{} voxels would need {:.1} GiB as float32, more than the limit of {} voxels ({:.1} GiB); \
-                 crop or downsample the scan, or raise the limit",
+                 crop or downsample the scan first",
                 dims[0],
                 dims[1],
                 dims[2],
