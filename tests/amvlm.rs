@@ -231,14 +231,14 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
     assert!(with_vocab.contains("epochs 1/1"), "{with_vocab}");
 }
 
-/// Train the learning-check model (LEARN, 480 CPU steps of the full A5 objective) on synthetic
-/// radiographs with one lesion each; the held-out metrics before and after, and the CLI's output.
-fn learn_run() -> (serde_json::Value, serde_json::Value, String) {
+/// Train a learning-check model (`config`: LEARN or LEARN_LONG) on synthetic radiographs with
+/// one lesion each; the held-out metrics before and after, and the CLI's output.
+fn learn_run(config: &str) -> (serde_json::Value, serde_json::Value, String) {
     let _g = one_training_at_a_time();
     let st = setup_with(
         LEARN_TRAIN,
         96,
-        LEARN,
+        config,
         &["--min-lesions", "1", "--max-lesions", "1", "--seed", "11"],
     );
     let out = train(&st, "learn", &[]).unwrap();
@@ -265,7 +265,7 @@ fn learn_run() -> (serde_json::Value, serde_json::Value, String) {
 /// (chance 17.2 %), docs/results.md.
 #[test]
 fn pretraining_learns_retrieval_on_synthetic_radiographs() {
-    let (before, after, out) = learn_run();
+    let (before, after, out) = learn_run(LEARN);
     let r1 = |m: &serde_json::Value| m["i2t"][0].as_f64().unwrap() + m["t2i"][0].as_f64().unwrap();
     assert!(
         r1(&after) > r1(&before) + 0.2,
@@ -283,16 +283,16 @@ fn pretraining_learns_retrieval_on_synthetic_radiographs() {
     );
 }
 
-/// The issue's learning check, localisation part: lesion phrases point at their lesions more
-/// often than a random patch does.
+/// The issue's learning check, localisation part: after 1440 CPU steps (60 epochs, about 6 minutes
+/// here) lesion phrases point at their lesions more often than a random patch does, and retrieval
+/// is learned both ways. Measured: phrase→patch hits 14.6 % (chance 12.0 %), image→text R@1
+/// 89.6 %, text→image R@1 100 % (docs/results.md).
 ///
-/// NOT PASSING YET, so not run by default (`cargo test --test amvlm -- --ignored` runs it): after
-/// the same budget the phrase→patch maps peak on one background patch for every phrase (a hub of
-/// the local embeddings), 0 % hits against 12 % chance (docs/results.md).
+/// Too long for CI, so ignored by default: `cargo test --workspace --test amvlm -- --ignored`.
 #[test]
-#[ignore = "word→patch localisation is not learned yet (docs/results.md)"]
+#[ignore = "6 CPU minutes; run with --ignored (docs/results.md)"]
 fn pretraining_localises_lesion_phrases_on_synthetic_radiographs() {
-    let (_, after, out) = learn_run();
+    let (before, after, out) = learn_run(LEARN_LONG);
     let loc = &after["localisation"];
     let (hit, chance) = (
         loc["hit_rate"].as_f64().unwrap(),
@@ -303,6 +303,17 @@ fn pretraining_localises_lesion_phrases_on_synthetic_radiographs() {
         hit > chance,
         "phrase→patch hit rate {hit} vs chance {chance}\n{out}"
     );
+    for dir in ["i2t", "t2i"] {
+        let (r1, chance, untrained) = (
+            after[dir][0].as_f64().unwrap(),
+            after[format!("{dir}_chance")][0].as_f64().unwrap(),
+            before[dir][0].as_f64().unwrap(),
+        );
+        assert!(
+            r1 > 2.0 * chance && r1 > untrained,
+            "{dir} R@1 {r1} (untrained {untrained}, chance {chance})\n{out}"
+        );
+    }
 }
 
 /// The learning-check configuration: docs/configs/amvlm-cpu-small.toml with 16-pixel patches
@@ -329,6 +340,29 @@ lr = 0.001
 batch_size = 32
 epochs = 20
 checkpoint_every = 20
+"#;
+
+/// LEARN for 60 epochs (1440 steps), evaluated at the end.
+const LEARN_LONG: &str = r#"
+image_size = 64
+patch_size = 16
+vit_width = 64
+vit_depth = 2
+vit_heads = 4
+vit_mlp = 128
+text_width = 64
+text_layers = 2
+text_heads = 4
+text_intermediate = 128
+vocab_size = 200
+embed_dim = 64
+head_hidden = 256
+pdt_heads = 4
+pdt_mlp = 128
+lr = 0.001
+batch_size = 32
+epochs = 60
+checkpoint_every = 60
 "#;
 
 #[test]

@@ -242,6 +242,15 @@ impl AmvlmConfig {
         if self.epochs == 0 || self.checkpoint_every == 0 {
             return Err("epochs and checkpoint_every must be at least 1".into());
         }
+        let weights = [self.w_itc, self.w_css, self.w_xg, self.w_icl];
+        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+            || weights.iter().all(|w| *w == 0.0)
+        {
+            return Err(
+                "loss weights w_itc, w_css, w_xg, w_icl must be finite and >= 0, and one of them > 0"
+                    .into(),
+            );
+        }
         for p in [self.text_dropout, self.pdt_dropout] {
             if !(0.0..1.0).contains(&p) {
                 return Err("dropout probabilities must be in [0, 1)".into());

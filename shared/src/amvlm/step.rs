@@ -38,41 +38,60 @@ pub fn amvlm_loss<B: Backend>(
     cfg: &AmvlmConfig,
 ) -> AmvlmLosses<B> {
     let device = batch.images.device();
+    // A term whose weight is 0 (an ablation) is not computed and reads 0; with w_icl = 0 the
+    // momentum encoders are not run at all.
+    let zero = || Tensor::<B, 1>::zeros([1], &device);
     let img = model.encoders.encode_image(batch.images.clone());
     let txt = model.encoders.encode_text(&batch.texts, &device);
 
-    let itc = itc_loss(img.global.clone(), txt.global.clone(), cfg.tau);
+    let itc = if cfg.w_itc > 0.0 {
+        itc_loss(img.global.clone(), txt.global.clone(), cfg.tau)
+    } else {
+        zero()
+    };
 
-    let css = css_loss(
-        &CssPdts {
-            img: &model.pdt_img,
-            text: &model.pdt_text,
-            text_att: &model.pdt_text_att,
-        },
-        &CssTokens::from_embeddings(&img, &txt),
-        &cfg.css_options(),
-    )
-    .total();
+    let css = if cfg.w_css > 0.0 {
+        css_loss(
+            &CssPdts {
+                img: &model.pdt_img,
+                text: &model.pdt_text,
+                text_att: &model.pdt_text_att,
+            },
+            &CssTokens::from_embeddings(&img, &txt),
+            &cfg.css_options(),
+        )
+        .total()
+    } else {
+        zero()
+    };
 
-    let xg = xg_loss(
-        img.patches.clone(),
-        txt.global.clone(),
-        txt.words.clone(),
-        img.global.clone(),
-        cfg.tau,
-    );
+    let xg = if cfg.w_xg > 0.0 {
+        xg_loss(
+            img.patches.clone(),
+            txt.global.clone(),
+            txt.words.clone(),
+            img.global.clone(),
+            cfg.tau,
+        )
+    } else {
+        zero()
+    };
 
-    let m_img = momentum.encode_image(batch.images_aug.clone());
-    let m_txt = momentum.encode_text(&batch.texts, &device);
-    let (zt, text_valid) = m_txt.with_global();
-    let icl = icl_loss(
-        &model.pdt_img_aug,
-        &model.pdt_text,
-        m_img.with_global().detach(),
-        zt.detach(),
-        text_valid,
-        &cfg.icl_options(),
-    );
+    let icl = if cfg.w_icl > 0.0 {
+        let m_img = momentum.encode_image(batch.images_aug.clone());
+        let m_txt = momentum.encode_text(&batch.texts, &device);
+        let (zt, text_valid) = m_txt.with_global();
+        icl_loss(
+            &model.pdt_img_aug,
+            &model.pdt_text,
+            m_img.with_global().detach(),
+            zt.detach(),
+            text_valid,
+            &cfg.icl_options(),
+        )
+    } else {
+        zero()
+    };
 
     let total = itc.clone() * cfg.w_itc
         + css.clone() * cfg.w_css
@@ -268,6 +287,38 @@ mod tests {
         // ITC of 3 pairs at initialisation is close to ln 3 only if embeddings are uninformative;
         // it must at least be positive.
         assert!(v(&l.itc) > 0.0 && v(&l.css) > 0.0 && v(&l.icl) > 0.0);
+    }
+
+    #[test]
+    fn zero_weight_terms_are_skipped_and_the_rest_still_trains() {
+        let dev = Default::default();
+        let (cfg, tok) = tiny();
+        let cfg = AmvlmConfig {
+            w_css: 0.0,
+            w_xg: 0.0,
+            w_icl: 0.0,
+            ..cfg
+        };
+        let model = cfg.init::<B>(tok.vocab_size(), &dev);
+        let momentum = teacher_from(&model.encoders);
+        let l = amvlm_loss(&model, &momentum, &batch(&tok, &dev), &cfg);
+        let v = |t: &Tensor<B, 1>| t.clone().into_scalar() as f64;
+        assert_eq!((v(&l.css), v(&l.xg), v(&l.icl)), (0.0, 0.0, 0.0));
+        assert!(v(&l.itc) > 0.0 && (v(&l.total) - v(&l.itc)).abs() < 1e-6);
+        // only L_ITC's parts learn: encoders and global heads, no PDT
+        let g = l.total.backward();
+        let r = reached(&model, &g);
+        assert!(r[0] && r[1] && r[2], "{r:?}");
+        assert!(!r[4] && !r[5] && !r[6] && !r[7], "{r:?}");
+        // weights are checked: negative, NaN or all zero is refused
+        for (w_itc, w_css) in [(-1.0, 0.5), (f64::NAN, 0.5), (0.0, 0.0)] {
+            let bad = AmvlmConfig {
+                w_itc,
+                w_css,
+                ..cfg.clone()
+            };
+            assert!(bad.validate().unwrap_err().contains("loss weights"));
+        }
     }
 }
 
