@@ -231,7 +231,7 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
     assert!(with_vocab.contains("epochs 1/1"), "{with_vocab}");
 }
 
-/// Train a learning-check model (`config`: LEARN or LEARN_LONG) on synthetic radiographs with
+/// Train a learning-check model (`config`: LEARN, or LEARN with more epochs) on synthetic radiographs with
 /// one lesion each; the held-out metrics before and after, and the CLI's output.
 fn learn_run(config: &str) -> (serde_json::Value, serde_json::Value, String) {
     let _g = one_training_at_a_time();
@@ -292,7 +292,12 @@ fn pretraining_learns_retrieval_on_synthetic_radiographs() {
 #[test]
 #[ignore = "6 CPU minutes; run with --ignored (docs/results.md)"]
 fn pretraining_localises_lesion_phrases_on_synthetic_radiographs() {
-    let (before, after, out) = learn_run(LEARN_LONG);
+    // LEARN for 60 epochs (1440 steps), evaluated at the end
+    let long = LEARN
+        .replace("\nepochs = 20\n", "\nepochs = 60\n")
+        .replace("\ncheckpoint_every = 20\n", "\ncheckpoint_every = 60\n");
+    assert!(long.contains("\nepochs = 60\n") && long.contains("\ncheckpoint_every = 60\n"));
+    let (before, after, out) = learn_run(&long);
     let loc = &after["localisation"];
     let (hit, chance) = (
         loc["hit_rate"].as_f64().unwrap(),
@@ -340,29 +345,6 @@ lr = 0.001
 batch_size = 32
 epochs = 20
 checkpoint_every = 20
-"#;
-
-/// LEARN for 60 epochs (1440 steps), evaluated at the end.
-const LEARN_LONG: &str = r#"
-image_size = 64
-patch_size = 16
-vit_width = 64
-vit_depth = 2
-vit_heads = 4
-vit_mlp = 128
-text_width = 64
-text_layers = 2
-text_heads = 4
-text_intermediate = 128
-vocab_size = 200
-embed_dim = 64
-head_hidden = 256
-pdt_heads = 4
-pdt_mlp = 128
-lr = 0.001
-batch_size = 32
-epochs = 60
-checkpoint_every = 60
 "#;
 
 #[test]

@@ -6,7 +6,7 @@ use super::config::AmvlmConfig;
 use super::css::{css_loss, CssPdts, CssTokens};
 use super::icl::icl_loss;
 use super::itc::itc_loss;
-use super::model::{Amvlm, AmvlmEncoders};
+use super::model::{Amvlm, AmvlmEncoders, ImageEmbeddings, TextEmbeddings};
 use super::xg::xg_loss;
 use crate::text::Encoded;
 use burn::tensor::{backend::Backend, Tensor};
@@ -51,16 +51,7 @@ pub fn amvlm_loss<B: Backend>(
     };
 
     let css = if cfg.w_css > 0.0 {
-        css_loss(
-            &CssPdts {
-                img: &model.pdt_img,
-                text: &model.pdt_text,
-                text_att: &model.pdt_text_att,
-            },
-            &CssTokens::from_embeddings(&img, &txt),
-            &cfg.css_options(),
-        )
-        .total()
+        css_term(model, &img, &txt, cfg)
     } else {
         zero()
     };
@@ -106,6 +97,25 @@ pub fn amvlm_loss<B: Backend>(
     }
 }
 
+/// L_CSS (A5 (ii)) of encoded tokens, with the PDTs the spec assigns it (img, text, text_att).
+fn css_term<B: Backend>(
+    model: &Amvlm<B>,
+    img: &ImageEmbeddings<B>,
+    txt: &TextEmbeddings<B>,
+    cfg: &AmvlmConfig,
+) -> Tensor<B, 1> {
+    css_loss(
+        &CssPdts {
+            img: &model.pdt_img,
+            text: &model.pdt_text,
+            text_att: &model.pdt_text_att,
+        },
+        &CssTokens::from_embeddings(img, txt),
+        &cfg.css_options(),
+    )
+    .total()
+}
+
 /// A configuration small enough for unit tests: 16×16 images, 8×8 patches, width 16, D = 8.
 #[cfg(test)]
 fn test_config(max_text_len: usize) -> AmvlmConfig {
@@ -132,7 +142,6 @@ fn test_config(max_text_len: usize) -> AmvlmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::amvlm::css::{css_loss, CssPdts, CssTokens};
     use crate::amvlm::icl::icl_loss;
     use crate::text::TextTokenizer;
     use crate::train::teacher_from;
@@ -249,16 +258,7 @@ mod tests {
 
         // L_CSS: encoders, local heads and the img, text and text_att PDTs (not img_aug).
         let (img, txt) = encode();
-        let css = css_loss(
-            &CssPdts {
-                img: &model.pdt_img,
-                text: &model.pdt_text,
-                text_att: &model.pdt_text_att,
-            },
-            &CssTokens::from_embeddings(&img, &txt),
-            &cfg.css_options(),
-        );
-        let g = css.total().backward();
+        let g = css_term(&model, &img, &txt, &cfg).backward();
         assert_eq!(
             reached(&model, &g),
             [true, true, false, true, true, true, true, false]

@@ -5,7 +5,7 @@ use crate::report::{print_table, write_csv};
 use crate::run_dir::RunDir;
 use crate::simcvd::data::TrainData;
 use crate::simcvd::evaluate::evaluate;
-use crate::simcvd::model_io::load_run_model;
+use crate::simcvd::model_io::{load_run_model, run_config};
 use crate::with_backend;
 use anyhow::bail;
 use burn::module::AutodiffModule;
@@ -30,6 +30,17 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             pred_dir.display()
         );
     }
+    // the stride is checked before any volume is read
+    let run_cfg = run_config(&run)?;
+    let stride = a.stride.unwrap_or(run_cfg.stride);
+    WindowPlan::check_stride(run_cfg.patch, stride).map_err(anyhow::Error::msg)?;
+    if stride != run_cfg.stride {
+        writeln!(
+            out,
+            "stride {stride:?} instead of the run's {:?}: not the B6 protocol",
+            run_cfg.stride
+        )?;
+    }
     let ds = Dataset::open(&a.data)?;
     let test = match &a.cases {
         Some(list) => read_list(list)?,
@@ -49,21 +60,12 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let data = TrainData::load(&ds, &split, false)?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let results = with_backend!(a.backend, |B, device| {
-        let (cfg, model) = load_run_model::<B>(&run, a.checkpoint, &device)?;
-        let stride = a.stride.unwrap_or(cfg.stride);
-        WindowPlan::check_stride(cfg.patch, stride).map_err(anyhow::Error::msg)?;
-        if stride != cfg.stride {
-            writeln!(
-                out,
-                "stride {stride:?} instead of the run's {:?}: not the B6 protocol",
-                cfg.stride
-            )?;
-        }
+        let (_, model) = load_run_model::<B>(&run, a.checkpoint, &device)?;
         let net = model.valid().net;
         evaluate(
             &net,
             &data.test,
-            cfg.patch,
+            run_cfg.patch,
             stride,
             &device,
             Some(&pred_dir),
