@@ -157,6 +157,14 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
             .collect()
     };
     assert_eq!(losses("full"), losses("part"));
+    // the training clock continues across the resume instead of restarting at 0
+    let secs: Vec<f64> = std::fs::read_to_string(st.runs.join("part").join("train_log.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit_once(',').unwrap().1.parse().unwrap())
+        .collect();
+    assert!(secs.windows(2).all(|w| w[1] >= w[0]), "{secs:?}");
 
     // Resuming with other data is refused before anything is written.
     let other = st.dir.path().join("other");

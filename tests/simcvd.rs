@@ -95,6 +95,16 @@ fn log(run: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The training-time column of a run's log (the last one), step by step.
+fn log_seconds(log: &Path) -> Vec<f64> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit_once(',').unwrap().1.parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn a_small_simcvd_learns_the_synthetic_organ() {
     let _one = lock();
@@ -167,6 +177,12 @@ fn runs_are_reproducible_resumable_and_usable() {
         log(&a),
         log(&c),
         "resumed run differs from the uninterrupted one"
+    );
+    // the training clock continues from the checkpoint instead of restarting at 0
+    let secs = log_seconds(&c.join("train_log.csv"));
+    assert!(
+        secs.len() == 6 && secs.windows(2).all(|w| w[1] >= w[0]),
+        "{secs:?}"
     );
     let eval = |r: &Path| std::fs::read_to_string(r.join("evaluations/step_000006.csv")).unwrap();
     assert_eq!(eval(&a), eval(&b));

@@ -5,7 +5,15 @@
 const $ = (id) => document.getElementById(id);
 const PLANES = ['axial', 'coronal', 'sagittal'];
 // The wasm CPU backend has at most 4 GiB of memory; keep a margin for the page itself.
-const CPU_MEMORY_LIMIT = 3.0 * 2 ** 30;
+// `?cpu-memory-mib=N` lowers that budget (a small device) and `?gpu-buffer-mib=N` caps the
+// WebGPU buffer size below the adapter's; the browser tests use both to reach the refusals.
+const params = new URLSearchParams(location.search);
+const mib = (name) => {
+  const v = Number(params.get(name));
+  return params.has(name) && Number.isFinite(v) && v > 0 ? v * 2 ** 20 : Infinity;
+};
+const CPU_MEMORY_LIMIT = Math.min(3.0 * 2 ** 30, mib('cpu-memory-mib'));
+const GPU_BUFFER_LIMIT = mib('gpu-buffer-mib');
 
 const wasm = await new Promise((resolve) => {
   if (window.wasmBindings) return resolve(window.wasmBindings);
@@ -207,7 +215,7 @@ function segment() {
   const image = scan.image();
   state.worker.postMessage({
     type: 'segment', modelKey: $('model').value, bundle: model.bytes, backend,
-    image, dims, stride, memory: { volumeBytes, windowBytes, largest, cpuLimit: CPU_MEMORY_LIMIT },
+    image, dims, stride, memory: { volumeBytes, windowBytes, largest, cpuLimit: CPU_MEMORY_LIMIT, gpuLimit: GPU_BUFFER_LIMIT },
   }, [image.buffer]);
   updateButtons();
 }

@@ -18,7 +18,7 @@ async function chooseBackend(wanted, memory) {
     if (wanted === 'webgpu') throw new Error('this browser has no WebGPU adapter; choose the CPU backend');
     return 'cpu';
   }
-  const limit = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize);
+  const limit = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize, memory.gpuLimit);
   if (memory.largest > limit) {
     if (wanted === 'webgpu') throw new Error(`one window needs a ${(memory.largest / 2 ** 20).toFixed(0)} MB buffer, more than this GPU allows (${(limit / 2 ** 20).toFixed(0)} MB); choose the CPU backend`);
     return 'cpu';

@@ -173,6 +173,33 @@ await check('cancel stops a running segmentation and the page stays usable', asy
   assert((await text('#status')) === 'Cancelled.', `a cancelled run still reported: ${await text('#status')}`);
 });
 
+// The memory estimate refuses a volume before running: the page is reopened with budgets below
+// what the LA sample needs (8 MiB of CPU memory, 1 MiB WebGPU buffers), so the refusal paths run
+// without a 200-million-voxel fixture.
+async function refusedWith(backend, want) {
+  await page.selectOption('#backend', backend);
+  await page.locator('#segment').click();
+  await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout: 60000, polling: 100 });
+  const status = await text('#status');
+  const msg = await text('#error');
+  assert(status === 'Segmentation failed.', `${status} (expected a refusal)`);
+  assert(msg.includes(want), msg);
+  assert(await page.locator('#segment').isEnabled(), 'Segment disabled after a refusal');
+  return msg;
+}
+await check('a volume past the memory budget is refused before it runs, with a message', async () => {
+  await page.goto(`${base}?cpu-memory-mib=8&gpu-buffer-mib=1`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 120000 });
+  await page.locator('#sample').click();
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
+  const cpu = await refusedWith('cpu', "more than the browser's CPU backend can hold (8 MB)");
+  assert(/this volume \(175×132×88\) needs about \d+ MB/.test(cpu), cpu);
+  await refusedWith('webgpu', 'more than this GPU allows (1 MB)');
+  // auto falls back from a GPU that cannot hold a window to the CPU, whose budget then refuses
+  await refusedWith('auto', "more than the browser's CPU backend can hold");
+  await page.screenshot({ path: path.join(artifacts, 'error-memory-budget.png') });
+});
+
 await check('no request left 127.0.0.1', async () => {
   assert(outside.length === 0, outside.join(', '));
   assert(served.length > 0, 'nothing was served');

@@ -33,6 +33,10 @@ pub struct PretrainState {
     /// Lowest epoch-mean training loss so far and its epoch (1-based).
     pub best_loss: Option<f64>,
     pub best_epoch: Option<usize>,
+    /// Training seconds up to this checkpoint, so `train_log.csv`'s clock continues on resume
+    /// (absent in checkpoints written before it existed).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// The outcome of a `train` call.
@@ -109,7 +113,7 @@ pub fn train<B: AutodiffBackend>(
         state.epoch,
     )?;
     let (mut first_loss, mut last_loss, mut last) = (None, None, None);
-    let t0 = Instant::now();
+    let (t0, seconds_before) = (Instant::now(), state.seconds);
     for epoch in state.epoch..end {
         let te = Instant::now();
         let mut sum = 0.0;
@@ -139,7 +143,7 @@ pub fn train<B: AutodiffBackend>(
                 scalar(&l.css),
                 scalar(&l.xg),
                 scalar(&l.icl),
-                t0.elapsed().as_secs_f64()
+                seconds_before + t0.elapsed().as_secs_f64()
             )?;
             let grads = GradientsParams::from_grads(l.total.backward(), &model);
             model = optim.step(cfg.lr, model, grads);
@@ -156,6 +160,7 @@ pub fn train<B: AutodiffBackend>(
         first_loss.get_or_insert(mean);
         last_loss = Some(mean);
         state.epoch = epoch + 1;
+        state.seconds = seconds_before + t0.elapsed().as_secs_f64();
         let done = state.epoch == cfg.epochs;
         let mut r1 = (f64::NAN, f64::NAN);
         if state.best_loss.is_none_or(|b| mean < b) {

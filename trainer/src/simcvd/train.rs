@@ -37,6 +37,10 @@ pub struct TrainState {
     /// Best validation Dice so far and its step.
     pub best_dice: Option<f64>,
     pub best_step: Option<usize>,
+    /// Training seconds up to this checkpoint, so `train_log.csv`'s clock continues on resume
+    /// (absent in checkpoints written before it existed).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// The outcome of a `train` call.
@@ -111,7 +115,7 @@ pub fn train<B: AutodiffBackend>(
     let mut first_seg = None;
     let mut last_seg = None;
     let mut last_dice = None;
-    let t0 = Instant::now();
+    let (t0, seconds_before) = (Instant::now(), state.seconds);
     for step in start..end {
         // every random draw of the step is a function of (seed, step): exact resume
         B::seed(device, derive_seed(cfg.seed, 99, step as u64));
@@ -151,13 +155,14 @@ pub fn train<B: AutodiffBackend>(
             opt(&losses.contrast),
             opt(&losses.pd),
             opt(&losses.con),
-            t0.elapsed().as_secs_f64()
+            seconds_before + t0.elapsed().as_secs_f64()
         )?;
         first_loss.get_or_insert(total);
         last_loss = Some(total);
         first_seg.get_or_insert(seg);
         last_seg = Some(seg);
         state.step = step + 1;
+        state.seconds = seconds_before + t0.elapsed().as_secs_f64();
         if let Some(b) = &bar {
             b.set_position(state.step as u64);
             b.set_message(format!("loss {total:.4} seg {seg:.4}"));
