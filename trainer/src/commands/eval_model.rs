@@ -70,8 +70,11 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             &device,
             Some(&pred_dir),
             &mut |i, n| {
+                // a line per case when stderr is a log file, so long CPU runs show progress too
                 if tty {
                     eprint!("\rsegmented {i}/{n}");
+                } else {
+                    eprintln!("segmented {i}/{n}");
                 }
             },
         )?
