@@ -4,7 +4,7 @@
 //! uninterrupted one, `eval-amvlm` and `vocab` work, a BERT checkpoint (all-MiniLM-L6-v2) starts
 //! the text encoder, the real MoNuSeg folder trains, and bad input is refused with a message.
 
-use semiseg_integration::{cli, minilm, monuseg_lvit, one_training_at_a_time};
+use semiseg_integration::{cli, minilm, monuseg_lvit, one_training_at_a_time, train_log};
 use std::path::{Path, PathBuf};
 
 fn s(p: &Path) -> &str {
@@ -149,21 +149,12 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
         resumed.contains("resuming") && resumed.contains("epochs 2/2"),
         "{resumed}"
     );
-    let losses = |run: &str| -> Vec<String> {
-        std::fs::read_to_string(st.runs.join(run).join("train_log.csv"))
-            .unwrap()
-            .lines()
-            .map(|l| l.rsplit_once(',').unwrap().0.to_string()) // drop the wall-clock column
-            .collect()
-    };
-    assert_eq!(losses("full"), losses("part"));
+    let (full, (part, secs)) = (
+        train_log(&st.runs.join("full")),
+        train_log(&st.runs.join("part")),
+    );
+    assert_eq!(full.0, part);
     // the training clock continues across the resume instead of restarting at 0
-    let secs: Vec<f64> = std::fs::read_to_string(st.runs.join("part").join("train_log.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.rsplit_once(',').unwrap().1.parse().unwrap())
-        .collect();
     assert!(secs.windows(2).all(|w| w[1] >= w[0]), "{secs:?}");
 
     // Resuming with other data is refused before anything is written.

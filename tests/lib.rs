@@ -103,3 +103,12 @@ pub fn shift(mask: &[bool], dims: [usize; 3], off: [i64; 3]) -> Vec<bool> {
     }
     out
 }
+
+/// A run's `train_log.csv` split into what must repeat exactly (header and loss columns, the
+/// wall-clock column dropped) and that clock, one value per step (the last column).
+pub fn train_log(run: &Path) -> (Vec<String>, Vec<f64>) {
+    let text = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
+    let rows: Vec<(&str, &str)> = text.lines().map(|l| l.rsplit_once(',').unwrap()).collect();
+    let clock = rows[1..].iter().map(|r| r.1.parse().unwrap()).collect();
+    (rows.iter().map(|r| r.0.to_string()).collect(), clock)
+}

@@ -3,7 +3,7 @@
 //! seed, a resumed run equals the uninterrupted one, and eval-model / predict write aligned masks.
 
 use semiseg::volume::read_nifti;
-use semiseg_integration::cli;
+use semiseg_integration::{cli, train_log};
 use std::path::{Path, PathBuf};
 
 /// A tiny SimCVD configuration: every loss term on, small widths.
@@ -88,21 +88,7 @@ fn train_on(st: &Setup, name: &str, backend: &str, extra: &[&str]) -> Result<Str
 
 /// The loss columns of a run's log (without the wall-clock column).
 fn log(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("train_log.csv"))
-        .unwrap()
-        .lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
-        .collect()
-}
-
-/// The training-time column of a run's log (the last one), step by step.
-fn log_seconds(log: &Path) -> Vec<f64> {
-    std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.rsplit_once(',').unwrap().1.parse().unwrap())
-        .collect()
+    train_log(run).0
 }
 
 #[test]
@@ -179,7 +165,7 @@ fn runs_are_reproducible_resumable_and_usable() {
         "resumed run differs from the uninterrupted one"
     );
     // the training clock continues from the checkpoint instead of restarting at 0
-    let secs = log_seconds(&c.join("train_log.csv"));
+    let secs = train_log(&c).1;
     assert!(
         secs.len() == 6 && secs.windows(2).all(|w| w[1] >= w[0]),
         "{secs:?}"

@@ -8,9 +8,13 @@ const PLANES = ['axial', 'coronal', 'sagittal'];
 // `?cpu-memory-mib=N` lowers that budget (a small device) and `?gpu-buffer-mib=N` caps the
 // WebGPU buffer size below the adapter's; the browser tests use both to reach the refusals.
 const params = new URLSearchParams(location.search);
+const badParams = [];
 const mib = (name) => {
+  if (!params.has(name)) return Infinity;
   const v = Number(params.get(name));
-  return params.has(name) && Number.isFinite(v) && v > 0 ? v * 2 ** 20 : Infinity;
+  if (Number.isFinite(v) && v > 0) return v * 2 ** 20;
+  badParams.push(`?${name}=${params.get(name)} is not a positive number of MiB; it is ignored.`);
+  return Infinity;
 };
 const CPU_MEMORY_LIMIT = Math.min(3.0 * 2 ** 30, mib('cpu-memory-mib'));
 const GPU_BUFFER_LIMIT = mib('gpu-buffer-mib');
@@ -356,4 +360,5 @@ addEventListener('drop', async (ev) => {
 
 updateButtons();
 await loadBundledModels();
+if (badParams.length) showError([$('error').textContent, ...badParams].filter(Boolean).join(' '));
 document.body.dataset.ready = 'true';

@@ -200,6 +200,13 @@ await check('a volume past the memory budget is refused before it runs, with a m
   await page.screenshot({ path: path.join(artifacts, 'error-memory-budget.png') });
 });
 
+await check('a memory budget that is not a number is named and ignored', async () => {
+  await page.goto(`${base}?gpu-buffer-mib=lots`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 120000 });
+  const msg = await text('#error');
+  assert(msg.includes('?gpu-buffer-mib=lots is not a positive number of MiB'), msg);
+});
+
 await check('no request left 127.0.0.1', async () => {
   assert(outside.length === 0, outside.join(', '));
   assert(served.length > 0, 'nothing was served');

@@ -139,6 +139,7 @@ pub fn train<B: AutodiffBackend>(
             );
         }
         let seg = scalar(&losses.seg);
+        state.seconds = seconds_before + t0.elapsed().as_secs_f64();
         let opt = |t: &Option<Tensor<B, 1>>| {
             t.as_ref()
                 .map(scalar)
@@ -155,14 +156,13 @@ pub fn train<B: AutodiffBackend>(
             opt(&losses.contrast),
             opt(&losses.pd),
             opt(&losses.con),
-            seconds_before + t0.elapsed().as_secs_f64()
+            state.seconds
         )?;
         first_loss.get_or_insert(total);
         last_loss = Some(total);
         first_seg.get_or_insert(seg);
         last_seg = Some(seg);
         state.step = step + 1;
-        state.seconds = seconds_before + t0.elapsed().as_secs_f64();
         if let Some(b) = &bar {
             b.set_position(state.step as u64);
             b.set_message(format!("loss {total:.4} seg {seg:.4}"));
