@@ -287,7 +287,7 @@ fn pretraining_learns_retrieval_on_synthetic_radiographs() {
 /// is learned both ways. Measured: phrase→patch hits 14.6 % (chance 12.0 %), image→text R@1
 /// 89.6 %, text→image R@1 100 % (docs/results.md).
 ///
-/// Too long for CI, so ignored by default: `cargo test --workspace --test amvlm -- --ignored`.
+/// Too long for CI, so ignored by default: `cargo test -p semiseg-integration amvlm:: -- --ignored`.
 #[test]
 #[ignore = "6 CPU minutes; run with --ignored (docs/results.md)"]
 fn pretraining_localises_lesion_phrases_on_synthetic_radiographs() {
@@ -389,6 +389,7 @@ fn minilm_starts_the_text_encoder_and_monuseg_trains() {
 
 #[test]
 fn bad_input_is_refused_with_a_message() {
+    let _g = one_training_at_a_time();
     let st = setup(8, SMALL);
     let not_lvit = st.dir.path().join("empty");
     std::fs::create_dir_all(&not_lvit).unwrap();

@@ -7,7 +7,7 @@ use burn::backend::Flex;
 use burn::tensor::Tensor;
 use semiseg::nets::{Bert, BertConfig, BertOutput};
 use semiseg::text::{aggregate_words, to_tensors, Encoded, TextTokenizer};
-use semiseg_integration::{json, minilm};
+use semiseg_integration::{json, minilm, one_training_at_a_time};
 use serde_json::Value;
 
 /// Largest allowed |ours − reference| for hidden states, pooled embeddings and attention.
@@ -109,7 +109,11 @@ fn run_minilm(r: &Value) -> (Vec<Encoded>, BertOutput<Flex>) {
     );
     let dev = Default::default();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let bert: Bert<Flex> = config.init(&dev).load_safetensors(&bytes).unwrap();
+    let bert: Bert<Flex> = {
+        // the initial weights draw from the process-wide generator before the import replaces them
+        let _g = one_training_at_a_time();
+        config.init(&dev).load_safetensors(&bytes).unwrap()
+    };
     let tok = TextTokenizer::from_vocab_file(dir.join("vocab.txt"), true).unwrap();
     let encoded = tok.encode_batch(&texts(r)).unwrap();
     let (ids, mask) = to_tensors::<Flex>(&encoded, &dev);

@@ -189,8 +189,12 @@ function onWorkerMessage({ data }) {
       return;
     }
     const [voxels, ml] = state.scan.mask_summary();
+    const mib = (b) => (b / 2 ** 20).toFixed(0);
+    const estimate = state.memoryEstimate;
     $('result-info').innerHTML = `<p>Segmented on <strong id="ran-on">${data.backend}</strong> in <strong id="seconds">${seconds.toFixed(1)} s</strong>
-      (${data.windows} windows).</p><p>${voxels} foreground voxels, ${ml.toFixed(1)} ml.</p>`;
+      (${data.windows} windows).</p><p>${voxels} foreground voxels, ${ml.toFixed(1)} ml.</p>
+      <p>Worker memory: <span id="worker-memory" data-bytes="${data.memoryBytes}" data-estimate="${estimate}">${mib(data.memoryBytes)} MB</span>
+      (estimated before running, on the CPU backend: ${mib(estimate)} MB).</p>`;
     status(`Done: ${data.backend}, ${seconds.toFixed(1)} s.`);
     showMetrics();
     drawAll();
@@ -208,7 +212,8 @@ function segment() {
   if (!scan || !model) return;
   const dims = Array.from(scan.dims());
   const card = model.card;
-  const [volumeBytes, windowBytes, largest] = wasm.estimate_memory(Uint32Array.from(dims), Uint32Array.from(card.patch), card.n_filters, card.n_classes);
+  const [cpuBytes, largest] = wasm.estimate_memory(Uint32Array.from(dims), Uint32Array.from(card.patch), card.n_filters, card.n_classes);
+  state.memoryEstimate = cpuBytes;
   const backend = $('backend').value;
   const stride = $('stride').value === 'fast' ? card.patch.map((p) => Math.max(1, Math.floor(p / 2))) : [];
   if (!state.worker) state.worker = newWorker();
@@ -219,7 +224,7 @@ function segment() {
   const image = scan.image();
   state.worker.postMessage({
     type: 'segment', modelKey: $('model').value, bundle: model.bytes, backend,
-    image, dims, stride, memory: { volumeBytes, windowBytes, largest, cpuLimit: CPU_MEMORY_LIMIT, gpuLimit: GPU_BUFFER_LIMIT },
+    image, dims, stride, memory: { cpuBytes, largest, cpuLimit: CPU_MEMORY_LIMIT, gpuLimit: GPU_BUFFER_LIMIT },
   }, [image.buffer]);
   updateButtons();
 }

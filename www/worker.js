@@ -31,8 +31,8 @@ self.onmessage = async ({ data }) => {
   try {
     await ready;
     const backend = await chooseBackend(data.backend, data.memory);
-    if (backend === 'cpu' && data.memory.volumeBytes + data.memory.windowBytes > data.memory.cpuLimit) {
-      const need = (data.memory.volumeBytes + data.memory.windowBytes) / 2 ** 20;
+    if (backend === 'cpu' && data.memory.cpuBytes > data.memory.cpuLimit) {
+      const need = data.memory.cpuBytes / 2 ** 20;
       throw new Error(`this volume (${data.dims.join('×')}) needs about ${need.toFixed(0)} MB to segment, more than the browser's CPU backend can hold (${(data.memory.cpuLimit / 2 ** 20).toFixed(0)} MB); crop or downsample the scan, or use a browser with WebGPU`);
     }
     const key = `${data.modelKey}/${backend}`;
@@ -43,7 +43,9 @@ self.onmessage = async ({ data }) => {
     let windows = 0;
     const labels = await seg.segment(data.image, Uint32Array.from(data.dims), Uint32Array.from(data.stride),
       (done, total) => { windows = total; self.postMessage({ type: 'progress', done, total, backend: name }); });
-    self.postMessage({ type: 'done', labels, backend: name, windows }, [labels.buffer]);
+    // wasm memory only grows: its size now is this worker's peak so far (on CPU: volume + windows)
+    const memoryBytes = (await ready).memory.buffer.byteLength;
+    self.postMessage({ type: 'done', labels, backend: name, windows, memoryBytes }, [labels.buffer]);
   } catch (e) {
     self.postMessage({ type: 'error', message: (e && e.message) ? e.message : String(e) });
   }

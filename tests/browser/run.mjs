@@ -157,7 +157,12 @@ await check('sample segmentation on the CPU fallback shows Dice against its grou
   await page.waitForSelector('#metrics:not([hidden])');
   const d = Number(await page.locator('#metrics').getAttribute('data-dice'));
   assert(d >= 0 && d <= 1, `Dice ${d}`);
-  results.push(`      sample (fast windows) on cpu: ${run.seconds}, Dice vs ground truth ${(100 * d).toFixed(2)}%`);
+  // the estimate that refuses volumes before running must bound what the run used (the worker's
+  // wasm memory only grows, so its size is the peak of every CPU run so far, the sample's largest)
+  const mem = page.locator('#worker-memory');
+  const [used, estimate] = [Number(await mem.getAttribute('data-bytes')), Number(await mem.getAttribute('data-estimate'))];
+  assert(used > 0 && used <= estimate, `worker memory ${used} bytes, estimated ${estimate}`);
+  results.push(`      sample (fast windows) on cpu: ${run.seconds}, Dice vs ground truth ${(100 * d).toFixed(2)}%, worker memory ${(used / 2 ** 20).toFixed(0)} MB of ${(estimate / 2 ** 20).toFixed(0)} MB estimated`);
   await page.screenshot({ path: path.join(artifacts, 'sample-segmented.png'), fullPage: true });
 });
 

@@ -12,8 +12,8 @@ pub mod view;
 use semiseg::infer::{InferenceMemory, ModelBundle};
 use wasm_bindgen::prelude::*;
 
-/// `[volume bytes, bytes per window, largest tensor bytes]` that segmenting a volume of `dims`
-/// with this patch and model width needs (checked by the page against the device's limits).
+/// `[bytes on the CPU backend, largest tensor bytes]` that segmenting a volume of `dims` with this
+/// patch and model width needs (checked by the worker against the device's limits).
 #[wasm_bindgen]
 pub fn estimate_memory(
     dims: Vec<u32>,
@@ -30,11 +30,7 @@ pub fn estimate_memory(
         n_filters as usize,
         n_classes as usize,
     );
-    vec![
-        m.volume_bytes as f64,
-        m.window_bytes as f64,
-        m.largest_tensor_bytes as f64,
-    ]
+    vec![m.cpu_bytes() as f64, m.largest_tensor_bytes as f64]
 }
 
 /// The model card of a bundle (JSON), after checking the bundle's structure and weight hash.
