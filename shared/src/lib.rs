@@ -19,6 +19,8 @@ pub mod infer;
 pub mod metrics;
 pub mod nets;
 pub mod simcvd;
+#[cfg(test)]
+mod test_lock;
 pub mod text;
 pub mod train;
 pub mod volume;
