@@ -1,11 +1,15 @@
-//! Networks (burn modules, generic over the `Backend`): the V-Net of SimCVD (spec B2) and the
-//! dropout variants it needs; AMVLM's encoders (spec A2): the ViT image encoder, the BERT text
-//! encoder, the attention they expose, and a safetensors reader for pretrained weights (spec C).
+//! Networks (burn modules, generic over the `Backend`): the V-Net of SimCVD (spec B2), the
+//! dropout variants and the CPU-friendly batch norm it needs; AMVLM's encoders (spec A2): the ViT
+//! image encoder, the BERT text encoder, the attention they expose, and a safetensors reader for
+//! pretrained weights (spec C).
 
 mod alpha_dropout;
 pub mod attention;
+mod batch_norm;
 mod bert;
 mod bert_weights;
+mod conv;
+mod cpu_conv;
 mod dropout3d;
 mod l2_normalize;
 mod safetensors_reader;
@@ -14,6 +18,7 @@ mod vit_weights;
 mod vnet;
 
 pub use alpha_dropout::{AlphaDropout, AlphaDropoutConfig};
+pub use batch_norm::{BatchNorm, BatchNormConfig};
 pub use bert::{Bert, BertConfig, BertError, BertOutput, MASKED_SCORE};
 pub use dropout3d::{Dropout3d, Dropout3dConfig};
 pub use l2_normalize::l2_normalize;

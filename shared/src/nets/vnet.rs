@@ -2,11 +2,13 @@
 //! DTC's tanh signed-distance head, exactly as spec B2 lays it out: plain conv blocks, strided
 //! conv down, transposed conv up, *additive* skips, `Dropout3d` on x5 and x9.
 
+use super::batch_norm::{BatchNorm, BatchNormConfig};
+use super::conv::{conv3d, conv_transpose3d};
 use super::dropout3d::{Dropout3d, Dropout3dConfig};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig3d};
+use burn::nn::PaddingConfig3d;
 use burn::tensor::{activation::relu, backend::Backend, Tensor};
 
 /// Configuration of [`VNet`]; defaults are SimCVD's (spec B2).
@@ -121,7 +123,7 @@ fn up<B: Backend>(cin: usize, cout: usize, device: &B::Device) -> Resample<B> {
 impl<B: Backend> ConvBlock<B> {
     fn forward(&self, mut x: Tensor<B, 5>) -> Tensor<B, 5> {
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            x = relu(norm.forward(conv.forward(x)));
+            x = relu(norm.forward(conv3d(conv, x)));
         }
         x
     }
@@ -130,8 +132,8 @@ impl<B: Backend> ConvBlock<B> {
 impl<B: Backend> Resample<B> {
     fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         let x = match (&self.down, &self.up) {
-            (Some(d), _) => d.forward(x),
-            (None, Some(u)) => u.forward(x),
+            (Some(d), _) => conv3d(d, x),
+            (None, Some(u)) => conv_transpose3d(u, x),
             (None, None) => x,
         };
         relu(self.norm.forward(x))
@@ -201,8 +203,8 @@ impl<B: Backend> VNet<B> {
                 .forward(self.block9.forward(self.up8.forward(x8) + x1)),
         );
         VNetOutput {
-            seg: self.seg_head.forward(x9.clone()),
-            sdm: self.sdm_head.as_ref().map(|h| h.forward(x9).tanh()),
+            seg: conv3d(&self.seg_head, x9.clone()),
+            sdm: self.sdm_head.as_ref().map(|h| conv3d(h, x9).tanh()),
             features: x5,
         }
     }
