@@ -168,7 +168,14 @@ function drawAll() { for (const p of PLANES) draw(p); }
 function newWorker() {
   const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   w.onmessage = onWorkerMessage;
-  w.onerror = (e) => { finishRun(); showError(`The segmentation worker failed: ${e.message || 'unknown error'}`); };
+  w.onerror = (e) => {
+    // an uncaught error (a wasm trap, say) leaves the worker's wasm unusable: start afresh next time
+    w.terminate();
+    if (state.worker === w) state.worker = null;
+    finishRun();
+    showError(`The segmentation worker failed: ${e.message || 'unknown error'}`);
+    status('Segmentation failed.');
+  };
   return w;
 }
 

@@ -45,7 +45,7 @@ pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
             pad,
         },
     });
-    let plain = conv.dilation == [1, 1, 1] && conv.groups == 1;
+    let plain = on_cpu::<B>() && conv.dilation == [1, 1, 1] && conv.groups == 1;
     match (op, &conv.bias) {
         (Some(op), Some(bias)) if plain && op.g.supported() => {
             op.run(x, conv.weight.val(), bias.val())
@@ -73,7 +73,8 @@ pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) 
             pad: conv.padding,
         },
     };
-    let plain = conv.dilation == [1, 1, 1]
+    let plain = on_cpu::<B>()
+        && conv.dilation == [1, 1, 1]
         && conv.groups == 1
         && conv.padding_out == [0, 0, 0]
         && conv.stride == k
@@ -90,6 +91,12 @@ pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) 
 struct CpuConv {
     transposed: bool,
     g: ConvGeometry,
+}
+
+/// Is `B` burn-flex, plain or under (non-checkpointing) autodiff?
+fn on_cpu<B: Backend>() -> bool {
+    let b = TypeId::of::<B>();
+    b == TypeId::of::<Flex>() || b == TypeId::of::<Autodiff<Flex>>()
 }
 
 /// Move a value whose type is known (by `TypeId`) to be `U`.
@@ -194,7 +201,7 @@ impl CpuConv {
             let y = self.on_autodiff(x, w, b);
             return Tensor::from_primitive(TensorPrimitive::Float(cast(y)));
         }
-        unreachable!("conv3d dispatches only burn-flex here")
+        unreachable!("only called when on_cpu::<B>()")
     }
 
     fn on_flex(&self, x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
@@ -368,7 +375,8 @@ mod tests {
         .unwrap();
     }
 
-    /// Inference (plain burn-flex) takes the same path; other shapes fall back to burn's op.
+    /// Inference (plain burn-flex) takes the same path; other shapes and other backends (here
+    /// autodiff with checkpointing, a different type) fall back to burn's op.
     #[test]
     fn inference_and_fallback() {
         let dev = Default::default();
@@ -389,5 +397,26 @@ mod tests {
         let y = conv3d(&strided, x.clone());
         assert_eq!(y.dims(), [1, 3, 2, 2, 2]);
         close(&values(y), &values(strided.forward(x)), 1e-6).unwrap();
+        type Other =
+            Autodiff<Flex, burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing>;
+        assert!(on_cpu::<Flex>() && on_cpu::<A>() && !on_cpu::<Other>());
+        let conv = Conv3dConfig::new([2, 3], [3, 3, 3]).init::<Other>(&dev);
+        let x = Tensor::<Other, 5>::random([1, 2, 5, 5, 5], Distribution::Default, &dev);
+        close(
+            &values(conv3d(&conv, x.clone())),
+            &values(conv.forward(x)),
+            1e-6,
+        )
+        .unwrap();
+        let up = ConvTranspose3dConfig::new([2, 3], [2, 2, 2])
+            .with_stride([2, 2, 2])
+            .init::<Other>(&dev);
+        let x = Tensor::<Other, 5>::random([1, 2, 2, 2, 2], Distribution::Default, &dev);
+        close(
+            &values(conv_transpose3d(&up, x.clone())),
+            &values(up.forward(x)),
+            1e-6,
+        )
+        .unwrap();
     }
 }
