@@ -20,7 +20,7 @@ pub mod metrics;
 pub mod nets;
 pub mod simcvd;
 #[cfg(test)]
-mod test_lock;
+mod testing;
 pub mod text;
 pub mod train;
 pub mod volume;

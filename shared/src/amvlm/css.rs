@@ -149,18 +149,7 @@ mod tests {
 
     type B = Flex;
 
-    /// Deterministic pseudo-random values in [-1, 1].
-    fn values(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 33) as f64 / (1u64 << 31) as f64) - 1.0
-            })
-            .collect()
-    }
+    use crate::testing::pseudo_random as values;
 
     fn t3(v: &[f64], shape: [usize; 3]) -> Tensor<B, 3> {
         Tensor::from_data(

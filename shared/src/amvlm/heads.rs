@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn unit_outputs_and_affine_free_last_norm() {
-        let _one = crate::test_lock::one_backward_at_a_time();
+        let _one = crate::testing::one_backward_at_a_time();
         let dev = Default::default();
         let head = ProjectionHeadConfig::new(6)
             .with_hidden(8)

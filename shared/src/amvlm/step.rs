@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn each_loss_trains_what_the_spec_says() {
-        let _one = crate::test_lock::one_backward_at_a_time();
+        let _one = crate::testing::one_backward_at_a_time();
         let dev = Default::default();
         let (cfg, tok) = tiny();
         let model = cfg.init::<B>(tok.vocab_size(), &dev);
@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn total_is_the_weighted_sum_and_finite() {
-        let _one = crate::test_lock::one_backward_at_a_time();
+        let _one = crate::testing::one_backward_at_a_time();
         let dev = Default::default();
         let (cfg, tok) = tiny();
         let model = cfg.init::<B>(tok.vocab_size(), &dev);
@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn zero_weight_terms_are_skipped_and_the_rest_still_trains() {
-        let _one = crate::test_lock::one_backward_at_a_time();
+        let _one = crate::testing::one_backward_at_a_time();
         let dev = Default::default();
         let (cfg, tok) = tiny();
         let cfg = AmvlmConfig {
@@ -340,7 +340,7 @@ mod learning {
     /// Adam steps on L_ITC must separate them.
     #[test]
     fn itc_separates_two_kinds_of_pairs() {
-        let _one = crate::test_lock::one_backward_at_a_time();
+        let _one = crate::testing::one_backward_at_a_time();
         let dev = Default::default();
         let cfg = AmvlmConfig {
             lr: 1e-3,

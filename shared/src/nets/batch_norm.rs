@@ -152,7 +152,7 @@ mod tests {
     /// and in inference, and read each other's records.
     #[test]
     fn matches_burns_batch_norm_and_its_records() {
-        let _one = crate::test_lock::one_backward_at_a_time();
+        let _one = crate::testing::one_backward_at_a_time();
         let dev = Default::default();
         let theirs = burn::nn::BatchNormConfig::new(3).init::<A>(&dev);
         // non-trivial γ, β so their gradients and the affine part are exercised

@@ -302,7 +302,7 @@ mod tests {
     /// the four layer kinds of the V-Net.
     #[test]
     fn matches_burn_flex_forward_and_backward() {
-        let _one = crate::test_lock::one_backward_at_a_time();
+        let _one = crate::testing::one_backward_at_a_time();
         let dev = Default::default();
         let pad = PaddingConfig3d::Explicit(1, 1, 1);
         let convs = [

@@ -443,14 +443,9 @@ mod tests {
     use super::*;
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 33) as f64 / (1u64 << 31) as f64 - 1.0) as f32
-            })
+        crate::testing::pseudo_random(n, seed)
+            .into_iter()
+            .map(|v| v as f32)
             .collect()
     }
 
@@ -568,8 +563,8 @@ mod tests {
         }
     }
 
-    /// Gradients of `L = Σ y·p` for a probe p, against float64 finite sums of the definition:
-    /// dW[j] = Σ p·∂y/∂W[j] = Σ p·y(x, e_j) with no bias; dx likewise with unit inputs.
+    /// Gradients of `L = Σ y·p` for a probe p, against the float64 definition: without bias y is
+    /// linear in W, so dW[j] = L(W = e_j); dx likewise with unit inputs.
     #[test]
     fn gradients_match_the_definition() {
         for (i, g) in geometries().into_iter().enumerate() {
@@ -582,26 +577,19 @@ mod tests {
             let zero = vec![0.0f32; g.cout];
             let dot = |y: &[f64]| y.iter().zip(&p).map(|(a, b)| a * *b as f64).sum::<f64>();
             // y is linear in W: ∂L/∂W_j = L(W = e_j)
+            // L is linear in W and in x: ∂L/∂v_j = L(v = e_j)
+            let basis = |n: usize, j: usize| {
+                let mut e = vec![0.0f32; n];
+                e[j] = 1.0;
+                e
+            };
             let want_dw: Vec<f64> = (0..nw)
-                .map(|j| {
-                    let mut e = vec![0.0f32; nw];
-                    e[j] = 1.0;
-                    dot(&naive(&x, &e, &zero, &g))
-                })
+                .map(|j| dot(&naive(&x, &basis(nw, j), &zero, &g)))
                 .collect();
-            assert_close(
-                &conv_weight_grad(&x, &p, &g),
-                &want_dw,
-                1e-4,
-                &format!("dW {g:?}"),
-            );
-            // and linear in x: ∂L/∂x_j = L(x = e_j)
+            let dw = conv_weight_grad(&x, &p, &g);
+            assert_close(&dw, &want_dw, 1e-4, &format!("dW {g:?}"));
             let want_dx: Vec<f64> = (0..nx)
-                .map(|j| {
-                    let mut e = vec![0.0f32; nx];
-                    e[j] = 1.0;
-                    dot(&naive(&e, &w, &zero, &g))
-                })
+                .map(|j| dot(&naive(&basis(nx, j), &w, &zero, &g)))
                 .collect();
             let got_dx = input_grad(&p, &w, &g);
             assert_close(&got_dx, &want_dx, 1e-4, &format!("dx {g:?}"));

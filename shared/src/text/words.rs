@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn hand_computed_aggregation() {
-        let _one = crate::test_lock::one_backward_at_a_time();
+        let _one = crate::testing::one_backward_at_a_time();
         type B = Autodiff<Flex>;
         let dev = Default::default();
         // Two texts, L = 5, H = 2; token t of text n has hidden (10n + t, -(10n + t)).
