@@ -13,6 +13,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::{Autodiff, Flex};
+use burn::module::Param;
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
 use burn::nn::PaddingConfig3d;
 use burn::tensor::ops::FloatTensor;
@@ -45,9 +46,9 @@ pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
             pad,
         },
     });
-    let plain = on_cpu::<B>() && conv.dilation == [1, 1, 1] && conv.groups == 1;
+    let plain = conv.dilation == [1, 1, 1] && conv.groups == 1;
     match (op, &conv.bias) {
-        (Some(op), Some(bias)) if plain && op.g.supported() => {
+        (Some(op), Some(bias)) if plain && op.applies(&x, &conv.weight, bias) => {
             op.run(x, conv.weight.val(), bias.val())
         }
         _ => conv.forward(x),
@@ -73,14 +74,15 @@ pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) 
             pad: conv.padding,
         },
     };
-    let plain = on_cpu::<B>()
-        && conv.dilation == [1, 1, 1]
+    let plain = conv.dilation == [1, 1, 1]
         && conv.groups == 1
         && conv.padding_out == [0, 0, 0]
         && conv.stride == k
         && conv.padding == [0, 0, 0];
     match &conv.bias {
-        Some(bias) if plain && op.g.supported() => op.run(x, conv.weight.val(), bias.val()),
+        Some(bias) if plain && op.applies(&x, &conv.weight, bias) => {
+            op.run(x, conv.weight.val(), bias.val())
+        }
         _ => conv.forward(x),
     }
 }
@@ -122,6 +124,20 @@ fn flex_tensor(values: Vec<f32>, shape: [usize; 5]) -> FlexTensor {
 }
 
 impl CpuConv {
+    /// Do the kernels take this call: burn-flex, f32 tensors, a supported shape?
+    fn applies<B: Backend>(
+        &self,
+        x: &Tensor<B, 5>,
+        w: &Param<Tensor<B, 5>>,
+        b: &Param<Tensor<B, 1>>,
+    ) -> bool {
+        on_cpu::<B>()
+            && x.dtype() == DType::F32
+            && w.val().dtype() == DType::F32
+            && b.val().dtype() == DType::F32
+            && self.g.supported()
+    }
+
     fn out_shape(&self) -> [usize; 5] {
         let g = &self.g;
         let s = if self.transposed {
