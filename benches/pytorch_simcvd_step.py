@@ -8,6 +8,8 @@ Run on the GPU machine (it has PyTorch):
     python3 benches/pytorch_simcvd_step.py --device cuda --steps 5
 and compare with
     semiseg bench simcvd --backend cuda --steps 5
+On a CPU: --device cpu against `semiseg bench simcvd --backend cpu`; --n-filters N for a
+narrower V-Net (the browser's light one has 4).
 Prints one markdown row in the format of docs/benchmarks.md. Not part of the test suite.
 """
 import argparse
@@ -155,12 +157,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--n-filters", type=int, default=16)
     args = ap.parse_args()
     dev = torch.device(args.device)
     torch.manual_seed(1)
-    student, shead = VNet().to(dev), Head().to(dev)
+    f = args.n_filters
+    student, shead = VNet(f).to(dev), Head().to(dev)
     n_params = sum(p.numel() for p in student.parameters())
-    teacher, thead = VNet().to(dev), Head().to(dev)
+    teacher, thead = VNet(f).to(dev), Head().to(dev)
     teacher.load_state_dict(student.state_dict())
     thead.load_state_dict(shead.state_dict())
     for p in list(teacher.parameters()) + list(thead.parameters()):
@@ -191,7 +195,7 @@ def main():
     infer = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() / 2 ** 30 if dev.type == "cuda" else float("nan")
     print(f"V-Net parameters (seg + SDM head): {n_params:,} (spec B2: 9,448,866 + 17)")
-    print(f"| pytorch {torch.__version__} {args.device} | 16 | 112x112x80 | {times[len(times) // 2]:.3f} s | {infer:.2f} s ({windows} windows) | {peak:.2f} GiB (allocated) |")
+    print(f"| pytorch {torch.__version__} {args.device} ({torch.get_num_threads()} threads) | {f} | 112x112x80 | {times[len(times) // 2]:.3f} s | {infer:.2f} s ({windows} windows) | {peak:.2f} GiB (allocated) |")
 
 
 if __name__ == "__main__":

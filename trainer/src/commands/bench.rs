@@ -6,7 +6,7 @@ use crate::cli::BenchArgs;
 use crate::report::peak_rss;
 use crate::simcvd::data::{HostBatch, TrainData};
 use crate::with_backend;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::{momentum::MomentumConfig, GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ElementConversion;
@@ -61,6 +61,19 @@ fn sync<B: Backend>(t: burn::tensor::Tensor<B, 1>) -> f64 {
     t.into_scalar().elem::<f64>()
 }
 
+/// The first element of the last float parameter of `module`.
+fn last_param<B: Backend, M: Module<B>>(module: &M) -> burn::tensor::Tensor<B, 1> {
+    struct Last<B: Backend>(Option<burn::tensor::Tensor<B, 1>>);
+    impl<B: Backend> ModuleVisitor<B> for Last<B> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<burn::tensor::Tensor<B, D>>) {
+            self.0 = Some(p.val().flatten::<1>(0, D - 1).narrow(0, 0, 1));
+        }
+    }
+    let mut last = Last(None);
+    module.visit(&mut last);
+    last.0.expect("a model has parameters")
+}
+
 fn bench<B: AutodiffBackend>(
     cfg: &SimcvdConfig,
     steps: usize,
@@ -86,14 +99,9 @@ fn bench<B: AutodiffBackend>(
         let grads = GradientsParams::from_grads(losses.total.backward(), &student);
         student = optim.step(0.01, student, grads);
         teacher = ema_update(teacher, &student, 0.99).map_err(anyhow::Error::msg)?;
-        // read a value back so the GPU queue is drained before the clock stops
-        let _ = sync(
-            teacher
-                .net
-                .forward(batch.labeled.clone().narrow(0, 0, 1))
-                .seg
-                .mean(),
-        );
+        // read a value back so the GPU queue is drained before the clock stops: one element of
+        // a teacher parameter, which the EMA update (the step's last operation) wrote
+        let _ = sync(last_param(&teacher));
         if i > 0 {
             step_times.push(t0.elapsed().as_secs_f64()); // the first step includes warm-up
         }
