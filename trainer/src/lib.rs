@@ -6,6 +6,7 @@ pub mod backend;
 pub mod checkpoint;
 mod cli;
 mod commands;
+mod grad_check;
 mod progress;
 mod report;
 pub mod run_dir;

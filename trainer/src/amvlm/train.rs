@@ -6,6 +6,7 @@
 use super::data::PairData;
 use super::evaluate::{evaluate, Evaluation};
 use crate::checkpoint;
+use crate::grad_check::checked_grad_norm;
 use crate::run_dir::{write_atomic, RunDir};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -102,7 +103,7 @@ pub fn train<B: AutodiffBackend>(
     let bar = crate::progress::progress_bar(opts.progress, cfg.epochs * steps, state.step);
     let mut log = crate::progress::open_log(
         &run.train_log(),
-        "epoch,step,loss,itc,css,xg,icl,seconds",
+        "epoch,step,loss,itc,css,xg,icl,grad_norm,seconds",
         1,
         state.step,
     )?;
@@ -134,18 +135,22 @@ pub fn train<B: AutodiffBackend>(
                     cfg.lr
                 );
             }
-            writeln!(
-                log,
-                "{},{},{total:.6},{:.6},{:.6},{:.6},{:.6},{:.3}",
-                epoch + 1,
-                state.step + 1,
+            let (itc, css, xg, icl) = (
                 scalar(&l.itc),
                 scalar(&l.css),
                 scalar(&l.xg),
                 scalar(&l.icl),
+            );
+            let grads = GradientsParams::from_grads(l.total.backward(), &model);
+            let at = format!("epoch {} step {}", epoch + 1, state.step + 1);
+            let g_norm = checked_grad_norm(&model, &grads, &at, total)?;
+            writeln!(
+                log,
+                "{},{},{total:.6},{itc:.6},{css:.6},{xg:.6},{icl:.6},{g_norm:.6e},{:.3}",
+                epoch + 1,
+                state.step + 1,
                 seconds_before + t0.elapsed().as_secs_f64()
             )?;
-            let grads = GradientsParams::from_grads(l.total.backward(), &model);
             model = optim.step(cfg.lr, model, grads);
             momentum =
                 ema_update(momentum, &model.encoders, cfg.momentum).map_err(anyhow::Error::msg)?;

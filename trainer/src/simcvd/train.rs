@@ -5,6 +5,7 @@ use super::data::{derive_seed, TrainData};
 use super::evaluate::evaluate;
 use crate::checkpoint;
 use crate::cli::SpacingUnit;
+use crate::grad_check::checked_grad_norm;
 use crate::report::write_csv;
 use crate::run_dir::RunDir;
 use anyhow::Context;
@@ -106,7 +107,7 @@ pub fn train<B: AutodiffBackend>(
     let bar = crate::progress::progress_bar(opts.progress, cfg.max_steps, start);
     let mut log = crate::progress::open_log(
         &run.train_log(),
-        "step,lr,ramp,loss,seg,sdm,contrast,pd,con,seconds",
+        "step,lr,ramp,loss,seg,sdm,contrast,pd,con,grad_norm,seconds",
         0,
         start,
     )?;
@@ -130,6 +131,7 @@ pub fn train<B: AutodiffBackend>(
             );
         }
         let grads = GradientsParams::from_grads(losses.total.backward(), &student);
+        let g_norm = checked_grad_norm(&student, &grads, &format!("step {}", step + 1), total)?;
         let lr = step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, step);
         student = optim.step(lr, student, grads);
         if let Some(t) = teacher.take() {
@@ -148,7 +150,7 @@ pub fn train<B: AutodiffBackend>(
         };
         writeln!(
             log,
-            "{},{lr:.6e},{:.6},{total:.6},{:.6},{},{},{},{},{:.3}",
+            "{},{lr:.6e},{:.6},{total:.6},{:.6},{},{},{},{},{g_norm:.6e},{:.3}",
             step + 1,
             losses.ramp,
             seg,
