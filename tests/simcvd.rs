@@ -164,6 +164,13 @@ fn runs_are_reproducible_resumable_and_usable() {
         log(&c),
         "resumed run differs from the uninterrupted one"
     );
+    // each invocation says where it started and which build ran it
+    let sessions = std::fs::read_to_string(c.join("sessions.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = sessions.lines().map(|l| l.split(',').collect()).collect();
+    assert!(
+        rows.len() == 3 && rows[1][1] == "0" && rows[2][1] == "3" && !rows[2][4].is_empty(),
+        "{sessions}"
+    );
     // the training clock continues from the checkpoint instead of restarting at 0
     let secs = train_log(&c).1;
     assert!(

@@ -151,7 +151,7 @@ tau 0.07, L = L_ITC + 0.5 L_CSS + 0.1 L_xg + 0.1 L_ICL; --preset tiny trains on 
 hyper-parameter can be set in a TOML file (--config; see --print-config). Training pairs come from \
 Train_Folder (or Train_all), held-out pairs from Val_Folder (else Test_Folder). The vocabulary is --vocab, \
 the --text-init checkpoint's, or trained on the training texts. Each run folder holds config.toml, vocab.txt, \
-run.json, manifest.json, train_log.csv, epochs.csv, evaluations/ (retrieval, localisation, similarity maps), \
+run.json, sessions.csv, manifest.json, train_log.csv, epochs.csv, evaluations/ (retrieval, localisation, similarity maps), \
 checkpoints/ and best/ (lowest epoch-mean loss, as the AMVLM code keeps).";
 
 #[derive(Debug, Args)]
@@ -269,8 +269,8 @@ const TRAIN_HELP: &str = "Examples:\n  semiseg train simcvd --data ../shared/dat
 Defaults are the paper's (spec B4/B5): 2 labeled + 2 unlabeled patches of 112x112x80 per step, SGD lr 0.01 \
 (x0.1 every 3000 steps), momentum 0.9, weight decay 5e-4, 6000 steps, EMA 0.999, alpha/lambda/beta/gamma/tau = \
 0.1/0.5/0.1/0.1/0.5. Every hyper-parameter can be set in a TOML file (--config; write the defaults with \
---print-config). Each run gets a new folder under --runs with config.toml, manifest.json (case ids and SHA-256 \
-of every file), train_log.csv, evaluations/, checkpoints/ and best/. A killed run continues exactly with --resume.";
+--print-config). Each run gets a new folder under --runs with config.toml, sessions.csv, manifest.json (case ids \
+and SHA-256 of every file), train_log.csv, evaluations/, checkpoints/ and best/. A killed run continues exactly with --resume.";
 
 #[derive(Debug, Args)]
 pub struct TrainSimcvdArgs {

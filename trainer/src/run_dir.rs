@@ -74,6 +74,35 @@ impl RunDir {
     pub fn best(&self) -> PathBuf {
         self.root.join("best")
     }
+    pub fn sessions(&self) -> PathBuf {
+        self.root.join("sessions.csv")
+    }
+
+    /// Append one row to `sessions.csv` for a training invocation that starts at `from_step`: when
+    /// (UTC), on which backend, and the semiseg version and git commit it was built from, so a
+    /// run continued with `--resume` says which code trained which steps.
+    pub fn record_session(&self, from_step: usize, backend: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let path = self.sessions();
+        let new = !path.exists();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        if new {
+            writeln!(f, "started_utc,from_step,backend,semiseg_version,commit")?;
+        }
+        writeln!(
+            f,
+            "{},{from_step},{},{},{}",
+            utc_stamp(),
+            backend.replace(',', ";"),
+            env!("CARGO_PKG_VERSION"),
+            env!("SEMISEG_GIT_COMMIT")
+        )?;
+        Ok(())
+    }
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC, from the system clock.

@@ -96,6 +96,7 @@ pub fn train<B: AutodiffBackend>(
         initial = Some(e);
     }
     let steps = data.steps_per_epoch(cfg.batch_size);
+    run.record_session(state.step, &B::name(device))?;
     let end = match opts.stop_after {
         Some(n) => (state.epoch + n).min(cfg.epochs),
         None => cfg.epochs,

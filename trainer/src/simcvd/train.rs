@@ -100,6 +100,7 @@ pub fn train<B: AutodiffBackend>(
         )?;
     }
     let start = state.step;
+    run.record_session(start, &B::name(device))?;
     let end = match opts.stop_after {
         Some(n) => (start + n).min(cfg.max_steps),
         None => cfg.max_steps,
