@@ -33,5 +33,9 @@ for f in "$fixtures"/la_crop_*; do
   name=$(basename "$f"); name=${name%.gz}; name=${name%.nii}
   target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg "$f" -o "$native/$name.nii.gz"
 done
+# and one with the largest-component post-processing, for the page's "largest component only"
+mkdir -p "$native/lcc"
+target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg --largest-component \
+  "$fixtures/la_crop_ras_u8.nii.gz" -o "$native/lcc/la_crop_ras_u8.nii.gz"
 
 node tests/browser/run.mjs dist "$fixtures" "$native" "$art"

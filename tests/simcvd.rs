@@ -305,6 +305,69 @@ fn runs_are_reproducible_resumable_and_usable() {
             assert!(agree > 0.99, "f16 bundle agrees on {agree} of the voxels");
         }
     }
+    // eval-model takes a bundle too (--model), scores it as the run (f32: the same masks), and
+    // asks where its masks go rather than writing next to the user's file
+    let f32_bundle = a.join("model-f32.semiseg");
+    let by_bundle = [
+        "eval-model",
+        "--model",
+        s(&f32_bundle),
+        "--data",
+        s(&st.data),
+        "--backend",
+        "cpu",
+    ];
+    let err = cli(&by_bundle).unwrap_err();
+    assert!(err.contains("pass --out"), "{err}");
+    let bundle_preds = a.join("pred-bundle");
+    let out = cli(&[&by_bundle[..], &["--out", s(&bundle_preds)]].concat()).unwrap();
+    assert!(out.contains("mean (2 cases)"), "{out}");
+    let mean_row = |csv: &Path| {
+        std::fs::read_to_string(csv)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("mean"))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(mean_row(&bundle_preds.join("metrics.csv")), mean_row(&csv));
+
+    // --largest-component: each mask keeps its largest 26-connected part of the raw mask, and
+    // predict does the same as eval-model
+    let out = cli(&[&eval_model[..], &["--largest-component"]].concat()).unwrap();
+    assert!(out.contains("largest connected"), "{out}");
+    let lcc = a.join("predictions-last-lcc");
+    for id in ["synth_008", "synth_009"] {
+        let read =
+            |dir: &Path| read_nifti(dir.join(format!("{id}.nii.gz")), &Default::default()).unwrap();
+        let (raw, clean) = (read(&preds), read(&lcc));
+        assert_eq!((raw.dims, raw.affine), (clean.dims, clean.affine));
+        assert!(raw
+            .data
+            .iter()
+            .zip(&clean.data)
+            .all(|(r, c)| *c == 0.0 || *r == 1.0));
+        let mut g =
+            semiseg::data::Grid::new(clean.data.iter().map(|&v| v as u8).collect(), clean.dims);
+        let c = semiseg::infer::keep_largest_component(&mut g, 1);
+        assert!(c.components <= 1 && c.removed == 0, "{id}: {c:?}");
+        let mut g = semiseg::data::Grid::new(raw.data.iter().map(|&v| v as u8).collect(), raw.dims);
+        let c = semiseg::infer::keep_largest_component(&mut g, 1);
+        let kept = clean.data.iter().filter(|&&v| v == 1.0).count();
+        assert_eq!(kept, c.kept, "{id}");
+    }
+    let lcc_mask = a.join("one-lcc.nii.gz");
+    let mut p = predict;
+    p[5] = s(&lcc_mask);
+    let out = cli(&[&p[..], &["--largest-component"]].concat()).unwrap();
+    assert!(out.contains("kept the largest"), "{out}");
+    assert_eq!(
+        read_nifti(&lcc_mask, &Default::default()).unwrap().data,
+        read_nifti(lcc.join("synth_009.nii.gz"), &Default::default())
+            .unwrap()
+            .data
+    );
+
     // a damaged bundle is refused with the reason
     let bad = a.join("bad.semiseg");
     let mut bytes = std::fs::read(a.join("model-f16.semiseg")).unwrap();

@@ -195,11 +195,12 @@ function onWorkerMessage({ data }) {
       showError(`The result does not fit the scan: ${errText(e)}`);
       return;
     }
+    const removed = state.scan.set_largest_component($('largest-component').checked);
     const [voxels, ml] = state.scan.mask_summary();
     const mib = (b) => (b / 2 ** 20).toFixed(0);
     const estimate = state.memoryEstimate;
     $('result-info').innerHTML = `<p>Segmented on <strong id="ran-on">${data.backend}</strong> in <strong id="seconds">${seconds.toFixed(1)} s</strong>
-      (${data.windows} windows).</p><p>${voxels} foreground voxels, ${ml.toFixed(1)} ml.</p>
+      (${data.windows} windows).</p><p><span id="mask-voxels">${voxels}</span> foreground voxels, ${ml.toFixed(1)} ml${removed ? ` (${removed} voxels outside the largest component removed)` : ''}.</p>
       <p>Worker memory: <span id="worker-memory" data-bytes="${data.memoryBytes}" data-estimate="${estimate}">${mib(data.memoryBytes)} MB</span>
       (estimated before running, on the CPU backend: ${mib(estimate)} MB).</p>`;
     status(`Done: ${data.backend}, ${seconds.toFixed(1)} s.`);
@@ -331,6 +332,18 @@ $('segment').addEventListener('click', segment);
 $('cancel').addEventListener('click', cancel);
 $('download').addEventListener('click', download);
 for (const id of ['opacity', 'show-mask', 'show-truth']) $(id).addEventListener('input', drawAll);
+$('largest-component').addEventListener('change', () => {
+  const scan = state.scan;
+  if (!scan || !scan.has_mask()) return;
+  const removed = scan.set_largest_component($('largest-component').checked);
+  const voxels = scan.mask_summary()[0];
+  if ($('mask-voxels')) $('mask-voxels').textContent = voxels;
+  status($('largest-component').checked
+    ? `Largest component only: ${removed} voxels removed, ${voxels} kept.`
+    : `Raw mask: ${voxels} foreground voxels.`);
+  showMetrics();
+  drawAll();
+});
 for (const id of ['win-lo', 'win-hi']) {
   $(id).addEventListener('change', () => {
     const lo = Number($('win-lo').value), hi = Number($('win-hi').value);

@@ -129,6 +129,22 @@ for (const name of odd) {
       assert(d > 0.999, `Dice with the native mask ${d}`);
       results.push(`      ${name} ${backend}: ${run.seconds}, ${fg} foreground voxels, Dice vs native ${d.toFixed(5)}`);
       await page.screenshot({ path: path.join(artifacts, `${name}-${backend}.png`) });
+      if (name === odd[1] && backend === 'cpu') {
+        // "largest component only" cleans the shown and downloaded mask as `semiseg predict
+        // --largest-component` does, and unticking it restores the raw mask
+        await page.locator('#largest-component').check();
+        const lcc = parseNifti(await downloadMask());
+        const nativeLcc = parseNifti(fs.readFileSync(path.join(nativeDir, 'lcc', `${name.replace(/\.nii(\.gz)?$/, '')}.nii.gz`)));
+        const kept = lcc.data.subarray(0, n).reduce((a, v) => a + (v > 0), 0);
+        const dl = dice(lcc.data.subarray(0, n), nativeLcc.data.subarray(0, n));
+        assert(kept > 0 && kept <= fg, `largest component: ${kept} voxels of ${fg}`);
+        assert(dl > 0.999, `largest component: Dice with the native mask ${dl}`);
+        assert(Number(await text('#mask-voxels')) === kept, `shown ${await text('#mask-voxels')} voxels, downloaded ${kept}`);
+        await page.locator('#largest-component').uncheck();
+        const raw = parseNifti(await downloadMask());
+        assert(dice(raw.data.subarray(0, n), web.data.subarray(0, n)) === 1, 'unticking did not restore the raw mask');
+        results.push(`      ${name} largest component only: ${fg - kept} island voxels removed, Dice vs native ${dl.toFixed(5)}`);
+      }
     });
   }
 }

@@ -56,12 +56,15 @@ pub enum Command {
                       `train amvlm` trains one itself when given neither --vocab nor --text-init."
     )]
     Vocab(VocabArgs),
-    /// Evaluate a trained run on whole volumes: sliding window, masks written as NIfTI, metrics.
+    /// Evaluate a trained run or model bundle on whole volumes: sliding window, masks, metrics.
     #[command(
-        after_help = "Example:\n  semiseg eval-model --run runs/simcvd-16L-20261122-010000 --data ../shared/data/la2018\n\n\
+        after_help = "Examples:\n  semiseg eval-model --run runs/simcvd-16L-20261122-010000 --data ../shared/data/la2018\n  \
+                      semiseg eval-model --model www/assets/models/la-light.semiseg --data ../shared/data/la2018 --out /tmp/la-light --backend cpu\n\n\
                       Segments the test cases (test.list of the data folder, or --cases) with sliding windows \
-                      (patch and stride from the run's config), writes the masks aligned with each input into \
-                      RUN/predictions-<checkpoint>/ (or --out) and prints Dice, Jaccard, 95HD and ASD in voxels."
+                      (patch and stride from the run's config or the bundle's card), writes the masks aligned with \
+                      each input into RUN/predictions-<checkpoint>/ (or --out; required for a bundle) and prints \
+                      Dice, Jaccard, 95HD and ASD in voxels. --largest-component scores the masks after keeping \
+                      only their largest connected component."
     )]
     EvalModel(EvalModelArgs),
     /// Export a trained run as a model bundle (weights + model card) for `predict` and the browser.
@@ -74,7 +77,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Segment one scan with a trained run and write the mask as NIfTI aligned with the scan.
     #[command(
-        after_help = "Example:\n  semiseg predict --model runs/simcvd-16L-20261122-010000 scan.nii.gz -o scan_mask.nii.gz"
+        after_help = "Examples:\n  semiseg predict --model runs/simcvd-16L-20261122-010000 scan.nii.gz -o scan_mask.nii.gz\n  \
+                      semiseg predict --model www/assets/models/la-light.semiseg --backend cpu --largest-component scan.nii.gz -o mask.nii.gz"
     )]
     Predict(PredictArgs),
     /// Generate synthetic datasets for tests and demos.
@@ -357,8 +361,9 @@ pub enum CheckpointArg {
 
 #[derive(Debug, Args)]
 pub struct EvalModelArgs {
-    /// The run folder.
-    #[arg(long)]
+    /// The run folder, or a model bundle file written by `semiseg export` (`--model` is the same
+    /// option).
+    #[arg(long, visible_alias = "model")]
     pub run: PathBuf,
     /// Dataset folder with the cases to evaluate.
     #[arg(long)]
@@ -368,13 +373,18 @@ pub struct EvalModelArgs {
     pub cases: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = CheckpointArg::Last)]
     pub checkpoint: CheckpointArg,
-    /// Folder for the predicted masks (must not exist); default RUN/predictions-<checkpoint>.
+    /// Folder for the predicted masks (must not exist); default RUN/predictions-<checkpoint>
+    /// (with `-lcc` after it under --largest-component). Required for a bundle.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Sliding-window stride (default: the run's, LA 18,18,4 as in B6). A larger step is faster
     /// on a CPU, e.g. half the patch; the table then says the protocol differs.
     #[arg(long, value_parser = parse_triple, value_name = "X,Y,Z")]
     pub stride: Option<[usize; 3]>,
+    /// Keep only the largest 26-connected foreground component of each prediction before
+    /// scoring and writing it (not part of the paper's protocol, which scores the raw argmax).
+    #[arg(long)]
+    pub largest_component: bool,
     #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
     pub backend: BackendKind,
 }
@@ -395,6 +405,10 @@ pub struct PredictArgs {
     /// Sliding-window stride (default: the run's or the bundle's, LA 18,18,4).
     #[arg(long, value_parser = parse_triple, value_name = "X,Y,Z")]
     pub stride: Option<[usize; 3]>,
+    /// Keep only the largest 26-connected foreground component (removes stray islands; not part
+    /// of the paper's protocol, see docs/results.md).
+    #[arg(long)]
+    pub largest_component: bool,
     #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
     pub backend: BackendKind,
 }

@@ -4,6 +4,8 @@
 //! `#[wasm_bindgen]` methods only turn errors into JavaScript exceptions.
 
 use crate::view::{self, Layers, Plane};
+use semiseg::data::Grid;
+use semiseg::infer::keep_largest_component;
 use semiseg::metrics::evaluate_case;
 use semiseg::volume::{
     encode_nifti, read_nifti_bytes, DataType, ReadOptions, Reorientation, Volume,
@@ -20,7 +22,11 @@ pub struct Scan {
     name: String,
     canon: Volume,
     back: Reorientation,
+    /// The segmenter's labels as they came.
+    raw_mask: Option<Vec<u8>>,
+    /// What is shown, scored and downloaded: `raw_mask`, or its largest component.
     mask: Option<Vec<u8>>,
+    largest_component: bool,
     truth: Option<Vec<u8>>,
 }
 
@@ -33,7 +39,9 @@ impl Scan {
             name: name.to_string(),
             canon,
             back,
+            raw_mask: None,
             mask: None,
+            largest_component: false,
             truth: None,
         })
     }
@@ -60,8 +68,30 @@ impl Scan {
                 self.canon.len()
             ));
         }
-        self.mask = Some(labels);
+        self.raw_mask = Some(labels);
+        self.apply_post_processing();
         Ok(())
+    }
+
+    /// Keep only the largest connected component of the mask (on) or show the raw labels (off);
+    /// returns the foreground voxels removed.
+    pub fn set_largest_component_inner(&mut self, on: bool) -> usize {
+        self.largest_component = on;
+        self.apply_post_processing()
+    }
+
+    fn apply_post_processing(&mut self) -> usize {
+        let Some(raw) = &self.raw_mask else {
+            return 0;
+        };
+        if !self.largest_component {
+            self.mask = Some(raw.clone());
+            return 0;
+        }
+        let mut g = Grid::new(raw.clone(), self.canon.dims);
+        let summary = keep_largest_component(&mut g, 1);
+        self.mask = Some(g.data);
+        summary.removed
     }
 
     pub fn open_truth_inner(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
@@ -190,6 +220,12 @@ impl Scan {
         self.set_mask_inner(labels).map_err(js)
     }
 
+    /// Keep only the largest connected component of the mask (`semiseg predict
+    /// --largest-component`), or go back to the raw labels. Returns the voxels removed.
+    pub fn set_largest_component(&mut self, on: bool) -> f64 {
+        self.set_largest_component_inner(on) as f64
+    }
+
     pub fn has_mask(&self) -> bool {
         self.mask.is_some()
     }
@@ -247,6 +283,27 @@ mod tests {
         let vol = Volume::new(data, [4, 3, 2], aff);
         let bytes = encode_nifti(&vol, DataType::Int16, true).unwrap();
         (vol, bytes)
+    }
+
+    #[test]
+    fn the_largest_component_toggle_cleans_and_restores_the_mask() {
+        let (_, bytes) = lps_scan();
+        let mut scan = Scan::open_inner("a.nii.gz", &bytes).unwrap();
+        // canonical 4x3x2: a pair of voxels at one end, one voxel at the other
+        let mut labels = vec![0u8; 24];
+        labels[0] = 1;
+        labels[1] = 1;
+        labels[23] = 1;
+        scan.set_mask_inner(labels.clone()).unwrap();
+        assert_eq!(scan.mask_summary()[0], 3.0);
+        assert_eq!(scan.set_largest_component_inner(true), 1);
+        assert_eq!(scan.mask_summary()[0], 2.0);
+        assert_eq!(scan.mask.as_ref().unwrap()[23], 0);
+        // a new segmentation is cleaned too while the toggle is on
+        scan.set_mask_inner(labels.clone()).unwrap();
+        assert_eq!(scan.mask_summary()[0], 2.0);
+        assert_eq!(scan.set_largest_component_inner(false), 0);
+        assert_eq!(scan.mask.as_ref().unwrap(), &labels);
     }
 
     #[test]

@@ -1,29 +1,34 @@
-//! `semiseg eval-model`: a trained run on whole test volumes (spec B6, B7).
+//! `semiseg eval-model`: a trained run or a model bundle on whole test volumes (spec B6, B7).
 
 use crate::cli::{CheckpointArg, EvalModelArgs, SpacingUnit};
 use crate::report::{print_table, write_csv};
-use crate::run_dir::RunDir;
 use crate::simcvd::data::TrainData;
 use crate::simcvd::evaluate::evaluate;
-use crate::simcvd::model_io::{load_run_model, run_config};
+use crate::simcvd::model_io::ModelSource;
 use crate::with_backend;
 use anyhow::bail;
-use burn::module::AutodiffModule;
 use semiseg::data::{read_list, Dataset, LabeledChoice, Split};
 use semiseg::infer::WindowPlan;
 use semiseg::metrics::mean_metrics;
 use std::io::Write;
 
 pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let run = RunDir::open(&a.run)?;
-    let which = match a.checkpoint {
-        CheckpointArg::Last => "last",
-        CheckpointArg::Best => "best",
+    let model = ModelSource::open(&a.run)?;
+    let pred_dir = match (&a.out, &model) {
+        (Some(dir), _) => dir.clone(),
+        (None, ModelSource::Run(run)) => {
+            let which = match a.checkpoint {
+                CheckpointArg::Last => "last",
+                CheckpointArg::Best => "best",
+            };
+            let lcc = if a.largest_component { "-lcc" } else { "" };
+            run.root.join(format!("predictions-{which}{lcc}"))
+        }
+        (None, ModelSource::Bundle(_)) => bail!(
+            "{} is a model bundle: pass --out NEW_FOLDER for its predicted masks",
+            a.run.display()
+        ),
     };
-    let pred_dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| run.root.join(format!("predictions-{which}")));
     if pred_dir.exists() {
         bail!(
             "{} already exists; semiseg never overwrites predictions: pass --out NEW_FOLDER",
@@ -31,14 +36,20 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         );
     }
     // the stride is checked before any volume is read
-    let run_cfg = run_config(&run)?;
-    let stride = a.stride.unwrap_or(run_cfg.stride);
-    WindowPlan::check_stride(run_cfg.patch, stride).map_err(anyhow::Error::msg)?;
-    if stride != run_cfg.stride {
+    let (patch, model_stride) = model.patch_stride()?;
+    let stride = a.stride.unwrap_or(model_stride);
+    WindowPlan::check_stride(patch, stride).map_err(anyhow::Error::msg)?;
+    if stride != model_stride {
         writeln!(
             out,
-            "stride {stride:?} instead of the run's {:?}: not the B6 protocol",
-            run_cfg.stride
+            "stride {stride:?} instead of the model's {model_stride:?}: not the B6 protocol"
+        )?;
+    }
+    if a.largest_component {
+        writeln!(
+            out,
+            "--largest-component: masks are scored after keeping their largest connected \
+             component (the paper scores the raw argmax)"
         )?;
     }
     let ds = Dataset::open(&a.data)?;
@@ -60,13 +71,13 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let data = TrainData::load(&ds, &split, false)?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let results = with_backend!(a.backend, |B, device| {
-        let (_, model) = load_run_model::<B>(&run, a.checkpoint, &device)?;
-        let net = model.valid().net;
+        let net = model.load_vnet::<B>(a.checkpoint, &device)?;
         evaluate(
             &net,
             &data.test,
-            run_cfg.patch,
+            patch,
             stride,
+            a.largest_component,
             &device,
             Some(&pred_dir),
             &mut |i, n| {

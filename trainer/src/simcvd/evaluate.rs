@@ -5,7 +5,7 @@ use super::data::LoadedCase;
 use anyhow::Context;
 use rayon::prelude::*;
 use semiseg::data::Grid;
-use semiseg::infer::sliding_window_predict;
+use semiseg::infer::{keep_largest_component, sliding_window_predict};
 use semiseg::metrics::{evaluate_case, CaseMetrics};
 use semiseg::nets::VNet;
 use semiseg::volume::{encode_nifti, DataType};
@@ -35,19 +35,26 @@ pub fn segment<B: burn::tensor::backend::Backend>(
 }
 
 /// Segment and score every case; with `out`, write `<id>.nii.gz` masks there (the folder must be
-/// new or empty of those names: nothing is overwritten).
+/// new or empty of those names: nothing is overwritten). With `largest_component`, each mask keeps
+/// only its largest connected component before it is scored and written.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate<B: burn::tensor::backend::Backend>(
     net: &VNet<B>,
     cases: &[LoadedCase],
     patch: [usize; 3],
     stride: [usize; 3],
+    largest_component: bool,
     device: &B::Device,
     out: Option<&Path>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> anyhow::Result<Vec<(String, CaseMetrics)>> {
     let mut preds = Vec::with_capacity(cases.len());
     for (i, c) in cases.iter().enumerate() {
-        preds.push(segment(net, &c.image, patch, stride, device));
+        let mut p = segment(net, &c.image, patch, stride, device);
+        if largest_component {
+            keep_largest_component(&mut p, 1);
+        }
+        preds.push(p);
         progress(i + 1, cases.len());
     }
     let results: Vec<(String, CaseMetrics)> = cases

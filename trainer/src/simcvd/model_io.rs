@@ -1,11 +1,15 @@
-//! Loading a trained run's configuration and weights for inference.
+//! Loading a trained run's configuration and weights, or a model bundle, for inference.
 
 use crate::checkpoint;
 use crate::cli::CheckpointArg;
 use crate::run_dir::RunDir;
 use anyhow::Context;
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use semiseg::infer::ModelBundle;
+use semiseg::nets::VNet;
 use semiseg::simcvd::{SimcvdConfig, SimcvdModel};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The run's configuration.
 pub fn run_config(run: &RunDir) -> anyhow::Result<SimcvdConfig> {
@@ -43,4 +47,50 @@ pub fn load_run_model<B: burn::tensor::backend::Backend>(
         device,
     )?;
     Ok((cfg, model))
+}
+
+/// A model to run inference with, as `predict` and `eval-model` accept it: a run folder (any of its
+/// checkpoints) or a model bundle file written by `semiseg export` (the file the browser runs).
+pub enum ModelSource {
+    Run(RunDir),
+    Bundle(Box<ModelBundle>),
+}
+
+impl ModelSource {
+    /// A file is read as a bundle, a folder as a run.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if path.is_file() {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Self::Bundle(Box::new(
+                ModelBundle::decode(&bytes).with_context(|| format!("{}", path.display()))?,
+            )))
+        } else {
+            Ok(Self::Run(RunDir::open(path)?))
+        }
+    }
+
+    /// Sliding-window patch and stride the model was trained and evaluated with (spec B6).
+    pub fn patch_stride(&self) -> anyhow::Result<([usize; 3], [usize; 3])> {
+        Ok(match self {
+            Self::Run(run) => {
+                let cfg = run_config(run)?;
+                (cfg.patch, cfg.stride)
+            }
+            Self::Bundle(b) => (b.card.patch, b.card.stride),
+        })
+    }
+
+    /// The segmentation network on the inference backend (`which` picks a run's checkpoint; a
+    /// bundle has one set of weights).
+    pub fn load_vnet<B: AutodiffBackend>(
+        &self,
+        which: CheckpointArg,
+        device: &B::Device,
+    ) -> anyhow::Result<VNet<B::InnerBackend>> {
+        Ok(match self {
+            Self::Run(run) => load_run_model::<B>(run, which, device)?.1.valid().net,
+            Self::Bundle(b) => b.load_vnet::<B>(device)?.valid(),
+        })
+    }
 }

@@ -232,6 +232,7 @@ fn evaluate_step<B: AutodiffBackend>(
         &data.test,
         cfg.patch,
         cfg.stride,
+        false, // the B6 protocol: raw argmax
         device,
         None,
         &mut |_, _| {},
