@@ -33,9 +33,14 @@ for f in "$fixtures"/la_crop_*; do
   name=$(basename "$f"); name=${name%.gz}; name=${name%.nii}
   target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg "$f" -o "$native/$name.nii.gz"
 done
-# and one with the largest-component post-processing, for the page's "largest component only"
-mkdir -p "$native/lcc"
-target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg --largest-component \
-  "$fixtures/la_crop_ras_u8.nii.gz" -o "$native/lcc/la_crop_ras_u8.nii.gz"
+# the sample as the page segments it with "fast" windows (half the patch), without and with the
+# largest-component post-processing of the page's "largest component only"
+sample=$(ls dist/assets/sample/la_*_image.nii.gz)
+id=$(basename "$sample"); id=${id#la_}; id=${id%_image.nii.gz}
+mkdir -p "$native/sample"
+for lcc in "" --largest-component; do
+  target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg --stride 56,56,40 $lcc \
+    "$sample" -o "$native/sample/$id${lcc:+_lcc}.nii.gz"
+done
 
 node tests/browser/run.mjs dist "$fixtures" "$native" "$art"
