@@ -6,8 +6,9 @@
 //! loop with them; [`sliding_window_predict`] is the synchronous native loop.
 
 use crate::data::Grid;
+use crate::nets::class_softmax;
 use crate::nets::VNet;
-use burn::tensor::{activation::softmax, backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 /// Where the windows go for a volume.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +209,7 @@ pub fn sliding_window_predict<B: Backend>(
             TensorData::new(data, [chunk.len(), 1, patch[0], patch[1], patch[2]]),
             device,
         );
-        let probs = softmax(net.forward(x).seg, 1);
+        let probs = class_softmax(net.forward(x).seg);
         let classes = probs.dims()[1];
         let values: Vec<f32> = probs
             .into_data()
@@ -248,7 +249,7 @@ pub async fn sliding_window_labels<B: Backend>(
             ),
             device,
         );
-        let probs = softmax(net.forward(x).seg, 1);
+        let probs = class_softmax(net.forward(x).seg);
         let classes = probs.dims()[1];
         let values: Vec<f32> = probs
             .into_data_async()

@@ -1,12 +1,13 @@
 //! Consistency under noise (spec B4, Eq. 5): MSE between the student's and the (stop-gradient)
 //! teacher's softmax probabilities, voxel mean (UA-MT `softmax_mse_loss`).
 
-use burn::tensor::{activation, backend::Backend, Tensor};
+use crate::nets::class_softmax;
+use burn::tensor::{backend::Backend, Tensor};
 
 /// `mean((softmax(z_s) − softmax(z_t))²)` for logits `[B, K, X, Y, Z]`.
 pub fn softmax_mse<B: Backend>(student: Tensor<B, 5>, teacher: Tensor<B, 5>) -> Tensor<B, 1> {
-    let p_s = activation::softmax(student, 1);
-    let p_t = activation::softmax(teacher.detach(), 1);
+    let p_s = class_softmax(student);
+    let p_t = class_softmax(teacher.detach());
     (p_s - p_t).square().mean()
 }
 

@@ -1,7 +1,8 @@
 //! SimCVD's supervised loss (spec B4, Eq. 1): `L_seg + α·MSE(SDM)`, with `L_seg` in the UA-MT form
 //! `0.5·(CE + (1 − Dice_fg))` and Dice `(2Σpg + 1e-5)/(Σp² + Σg² + 1e-5)` over the whole batch.
 
-use burn::tensor::{activation, backend::Backend, Tensor};
+use crate::nets::{class_log_softmax, class_softmax};
+use burn::tensor::{backend::Backend, Tensor};
 
 /// Smoothing of UA-MT's `dice_loss`.
 pub const DICE_SMOOTH: f64 = 1e-5;
@@ -14,7 +15,7 @@ pub fn seg_loss<B: Backend>(logits: Tensor<B, 5>, mask: Tensor<B, 5>) -> Tensor<
 
 /// Voxel-mean cross-entropy of two-class logits against a 0/1 mask.
 pub fn cross_entropy<B: Backend>(logits: Tensor<B, 5>, mask: Tensor<B, 5>) -> Tensor<B, 1> {
-    let logp = activation::log_softmax(logits, 1);
+    let logp = class_log_softmax(logits);
     let lp0 = logp.clone().narrow(1, 0, 1);
     let lp1 = logp.narrow(1, 1, 1);
     let bg = mask.clone().neg().add_scalar(1.0);
@@ -23,7 +24,7 @@ pub fn cross_entropy<B: Backend>(logits: Tensor<B, 5>, mask: Tensor<B, 5>) -> Te
 
 /// UA-MT `dice_loss` on the foreground softmax probability: `1 − (2Σpg + s)/(Σp² + Σg² + s)`.
 pub fn dice_loss<B: Backend>(logits: Tensor<B, 5>, mask: Tensor<B, 5>) -> Tensor<B, 1> {
-    let p = activation::softmax(logits, 1).narrow(1, 1, 1);
+    let p = class_softmax(logits).narrow(1, 1, 1);
     let inter = (p.clone() * mask.clone()).sum();
     let denom = p.square().sum() + mask.square().sum();
     (inter * 2.0 + DICE_SMOOTH)
