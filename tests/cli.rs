@@ -94,6 +94,29 @@ fn blob(base: &Volume, lo: usize) -> Volume {
 }
 
 #[test]
+fn eval_largest_component_drops_an_island_before_scoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = read_nifti(nifti_fixture("lps_i16_be.nii"), &Default::default()).unwrap();
+    let (pred, gt) = (d.join("pred"), d.join("gt"));
+    let organ = blob(&base, 1); // 12 voxels, i 1..3, j 1..4, k 1..3 of a 4x6x5 grid
+    write_mask(&gt, "a.nii.gz", &organ);
+    // the organ plus one voxel at (0, 5, 4), two steps away from it on j and k
+    let mut island = organ.data.clone();
+    island[(5 * 5) + 4] = 1.0;
+    write_mask(&pred, "a.nii.gz", &organ.with_data(island));
+    let (p, g) = (pred.to_str().unwrap(), gt.to_str().unwrap());
+    // Dice 2·12/(13 + 12) = 96.00 as the mask is; 100 once the island is gone
+    let out = cli(&["eval", "--pred", p, "--gt", g]).unwrap();
+    assert!(out.contains("96.00"), "{out}");
+    let out = cli(&["eval", "--pred", p, "--gt", g, "--largest-component"]).unwrap();
+    assert!(
+        out.contains("largest connected") && out.contains("100.00") && !out.contains("96.00"),
+        "{out}"
+    );
+}
+
+#[test]
 fn eval_checks_cases_grids_labels_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

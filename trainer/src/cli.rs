@@ -548,6 +548,10 @@ pub struct EvalArgs {
     /// Score this label value (for multi-label masks); by default foreground is any value > 0.5.
     #[arg(long)]
     pub label: Option<u32>,
+    /// Keep only the largest 26-connected component of each prediction before scoring (as
+    /// `predict --largest-component`; the paper's protocol scores the masks as they are).
+    #[arg(long)]
+    pub largest_component: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,8 @@ use crate::cli::{EvalArgs, SpacingUnit};
 use crate::report::{print_table, write_csv};
 use anyhow::{bail, Context};
 use rayon::prelude::*;
-use semiseg::data::{case_id, read_list, scans_in};
+use semiseg::data::{case_id, read_list, scans_in, Grid};
+use semiseg::infer::keep_largest_component;
 use semiseg::metrics::{evaluate_case, mean_metrics, CaseMetrics};
 use semiseg::volume::{read_nifti, ReadOptions, Reorientation, Volume};
 use std::collections::BTreeMap;
@@ -74,8 +75,7 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let results: Vec<(String, CaseMetrics)> = ids
         .par_iter()
         .map(|id| {
-            let m = score(&preds[id], &gts[id], a.spacing, a.label)
-                .with_context(|| format!("case {id}"))?;
+            let m = score(&preds[id], &gts[id], a).with_context(|| format!("case {id}"))?;
             let name = preds[id]
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -86,6 +86,12 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let metrics: Vec<CaseMetrics> = results.iter().map(|(_, m)| *m).collect();
     let mean = mean_metrics(&metrics).context("no cases to evaluate")?;
 
+    if a.largest_component {
+        writeln!(
+            out,
+            "--largest-component: each prediction keeps only its largest connected component"
+        )?;
+    }
     print_table(out, &results, &mean, a.spacing)?;
     if let Some(csv) = &a.csv {
         write_csv(csv, &results, &mean, a.spacing)
@@ -139,12 +145,8 @@ fn mask(vol: &Volume, path: &Path, label: Option<u32>) -> anyhow::Result<Vec<boo
     })
 }
 
-fn score(
-    pred_path: &Path,
-    gt_path: &Path,
-    unit: SpacingUnit,
-    label: Option<u32>,
-) -> anyhow::Result<CaseMetrics> {
+fn score(pred_path: &Path, gt_path: &Path, a: &EvalArgs) -> anyhow::Result<CaseMetrics> {
+    let (unit, label) = (a.spacing, a.label);
     let opts = ReadOptions::default();
     let (pred, _) = Reorientation::to_canonical(&read_nifti(pred_path, &opts)?);
     let (gt, _) = Reorientation::to_canonical(&read_nifti(gt_path, &opts)?);
@@ -159,7 +161,12 @@ fn score(
         SpacingUnit::Voxel => [1.0; 3],
         SpacingUnit::Mm => gt.spacing(),
     };
-    let p = mask(&pred, pred_path, label)?;
+    let mut p = mask(&pred, pred_path, label)?;
+    if a.largest_component {
+        let mut grid = Grid::new(p.iter().map(|&v| u8::from(v)).collect(), gt.dims);
+        keep_largest_component(&mut grid, 1);
+        p = grid.data.iter().map(|&v| v == 1).collect();
+    }
     let g = mask(&gt, gt_path, label)?;
     Ok(evaluate_case(&p, &g, gt.dims, spacing))
 }
