@@ -189,13 +189,13 @@ function onWorkerMessage({ data }) {
   } else if (data.type === 'done') {
     const seconds = (performance.now() - state.started) / 1000;
     finishRun();
+    let removed;
     try {
-      state.scan.set_mask(data.labels);
+      removed = state.scan.set_mask(data.labels, $('largest-component').checked);
     } catch (e) {
       showError(`The result does not fit the scan: ${errText(e)}`);
       return;
     }
-    const removed = state.scan.set_largest_component($('largest-component').checked);
     const [voxels, ml] = state.scan.mask_summary();
     const mib = (b) => (b / 2 ** 20).toFixed(0);
     const estimate = state.memoryEstimate;

@@ -60,7 +60,13 @@ impl Scan {
         Ok(mask.into_iter().map(u8::from).collect())
     }
 
-    pub fn set_mask_inner(&mut self, labels: Vec<u8>) -> Result<(), String> {
+    /// Store the segmenter's labels, kept whole or reduced to their largest component; returns
+    /// the voxels that removed.
+    pub fn set_mask_inner(
+        &mut self,
+        labels: Vec<u8>,
+        largest_component: bool,
+    ) -> Result<usize, String> {
         if labels.len() != self.canon.len() {
             return Err(format!(
                 "a mask of {} voxels for a scan of {}",
@@ -69,8 +75,8 @@ impl Scan {
             ));
         }
         self.raw_mask = Some(labels);
-        self.apply_post_processing();
-        Ok(())
+        self.largest_component = largest_component;
+        Ok(self.apply_post_processing())
     }
 
     /// Keep only the largest connected component of the mask (on) or show the raw labels (off);
@@ -215,9 +221,12 @@ impl Scan {
         .2)
     }
 
-    /// Labels from the worker, on the canonical grid.
-    pub fn set_mask(&mut self, labels: Vec<u8>) -> Result<(), JsError> {
-        self.set_mask_inner(labels).map_err(js)
+    /// Labels from the worker, on the canonical grid, whole or reduced to their largest
+    /// component (`semiseg predict --largest-component`). Returns the voxels that removed.
+    pub fn set_mask(&mut self, labels: Vec<u8>, largest_component: bool) -> Result<f64, JsError> {
+        self.set_mask_inner(labels, largest_component)
+            .map(|n| n as f64)
+            .map_err(js)
     }
 
     /// Keep only the largest connected component of the mask (`semiseg predict
@@ -294,13 +303,13 @@ mod tests {
         labels[0] = 1;
         labels[1] = 1;
         labels[23] = 1;
-        scan.set_mask_inner(labels.clone()).unwrap();
+        scan.set_mask_inner(labels.clone(), false).unwrap();
         assert_eq!(scan.mask_summary()[0], 3.0);
         assert_eq!(scan.set_largest_component_inner(true), 1);
         assert_eq!(scan.mask_summary()[0], 2.0);
         assert_eq!(scan.mask.as_ref().unwrap()[23], 0);
-        // a new segmentation is cleaned too while the toggle is on
-        scan.set_mask_inner(labels.clone()).unwrap();
+        // a new segmentation can come cleaned
+        assert_eq!(scan.set_mask_inner(labels.clone(), true).unwrap(), 1);
         assert_eq!(scan.mask_summary()[0], 2.0);
         assert_eq!(scan.set_largest_component_inner(false), 0);
         assert_eq!(scan.mask.as_ref().unwrap(), &labels);
@@ -318,7 +327,7 @@ mod tests {
             .iter()
             .map(|&v| (v as u32 % 2) as u8)
             .collect();
-        scan.set_mask_inner(labels).unwrap();
+        scan.set_mask_inner(labels, false).unwrap();
         let out = scan.mask_nifti_inner().unwrap();
         let back = read_nifti_bytes("m.nii.gz", &out, &ReadOptions::default()).unwrap();
         assert_eq!(back.dims, vol.dims);
@@ -344,7 +353,7 @@ mod tests {
             .iter()
             .map(|&v| u8::from(v < 12.0))
             .collect();
-        scan.set_mask_inner(labels).unwrap();
+        scan.set_mask_inner(labels, false).unwrap();
         let m: serde_json::Value = serde_json::from_str(&scan.metrics_inner().unwrap()).unwrap();
         assert_eq!(m["mm"]["dice"], 1.0);
         assert_eq!(m["voxels"]["hd95"], 0.0);
@@ -362,7 +371,7 @@ mod tests {
             .unwrap_err()
             .contains("above 1"));
         assert!(scan
-            .set_mask_inner(vec![0; 5])
+            .set_mask_inner(vec![0; 5], false)
             .unwrap_err()
             .contains("5 voxels"));
         // not a NIfTI at all

@@ -9,7 +9,7 @@
 use crate::data::Grid;
 
 /// What [`keep_largest_component`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ComponentSummary {
     /// Foreground components before (26-connectivity).
     pub components: usize,
@@ -66,23 +66,17 @@ pub fn keep_largest_component(mask: &mut Grid<u8>, label: u8) -> ComponentSummar
         }
         sizes.push(size);
     }
-    let total: usize = sizes.iter().sum();
+    if sizes.is_empty() {
+        return ComponentSummary::default();
+    }
     // first maximum: the earliest component in C order wins a tie
-    let Some((best, &kept)) =
-        sizes
-            .iter()
-            .enumerate()
-            .fold(None, |acc: Option<(usize, &usize)>, (i, s)| match acc {
-                Some((_, b)) if *b >= *s => acc,
-                _ => Some((i, s)),
-            })
-    else {
-        return ComponentSummary {
-            components: 0,
-            kept: 0,
-            removed: 0,
-        };
-    };
+    let mut best = 0;
+    for (i, &s) in sizes.iter().enumerate() {
+        if s > sizes[best] {
+            best = i;
+        }
+    }
+    let (kept, total) = (sizes[best], sizes.iter().sum::<usize>());
     let keep = best as u32 + 1;
     for (v, &c) in mask.data.iter_mut().zip(&id) {
         if c != 0 && c != keep {
