@@ -423,8 +423,18 @@ fn bad_input_is_refused_with_a_message() {
     ])
     .unwrap_err();
     assert!(err.contains("multiple of patch_size"), "{err}");
+    // a damaged image stops the run before its folder exists
+    let img = std::fs::read_dir(st.data.join("Train_Folder").join("img"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    std::fs::write(&img, b"not an image").unwrap();
+    let err = train(&st, "damaged", &[]).unwrap_err();
+    let name = img.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(name), "{err}");
     assert!(
         !st.runs.exists(),
-        "no run folder for a refused configuration"
+        "no run folder for a refused configuration or damaged data"
     );
 }

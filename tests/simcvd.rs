@@ -453,6 +453,17 @@ fn bad_training_requests_are_clear_errors() {
     assert!(err.contains("not a semiseg run"), "{err}");
     let err = train(&st, "z", &["--labeled", "20"]).unwrap_err();
     assert!(err.contains("only 8"), "{err}");
+    assert!(!st.runs.join("z").exists(), "a refused run left a folder");
+    // a step far beyond the machine's memory is refused before it aborts in an allocation
+    let err = train(&st, "huge", &["--patch", "1024,1024,1024"]).unwrap_err();
+    assert!(
+        err.contains("GiB available") && err.contains("--patch"),
+        "{err}"
+    );
+    assert!(
+        !st.runs.join("huge").exists(),
+        "a refused run left a folder"
+    );
     let err = cli(&[
         "train",
         "simcvd",
@@ -463,6 +474,21 @@ fn bad_training_requests_are_clear_errors() {
     ])
     .unwrap_err();
     assert!(err.contains("/nonexistent.toml"), "{err}");
+    // a damaged volume stops the run before its folder exists (nothing to mistake for a run)
+    let image = std::fs::read_dir(st.data.join("imagesTr"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let bytes = std::fs::read(&image).unwrap();
+    std::fs::write(&image, &bytes[..bytes.len() / 2]).unwrap();
+    let err = train(&st, "damaged", &[]).unwrap_err();
+    let name = image.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(name), "{err}");
+    assert!(
+        !st.runs.join("damaged").exists(),
+        "a refused run left a folder"
+    );
     // without an NVIDIA driver (CI), asking for CUDA is a clear error, not a panic in cudarc
     let driver = [
         "/usr/lib/x86_64-linux-gnu/libcuda.so.1",

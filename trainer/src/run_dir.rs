@@ -45,6 +45,27 @@ impl RunDir {
         bail!("could not find a free run name under {}", parent.display())
     }
 
+    /// Write a just-created run's first files with `write`; if that fails, the folder (which this
+    /// invocation created and which holds nothing else) is removed, so a run that never started
+    /// leaves no half-written folder that `--resume` would take for a run.
+    pub fn setup(
+        self,
+        write: impl FnOnce(&RunDir) -> anyhow::Result<()>,
+    ) -> anyhow::Result<RunDir> {
+        match write(&self) {
+            Ok(()) => Ok(self),
+            Err(e) => {
+                if let Err(rm) = std::fs::remove_dir_all(&self.root) {
+                    return Err(e.context(format!(
+                        "the run folder {} is incomplete and could not be removed ({rm}); delete it",
+                        self.root.display()
+                    )));
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// An existing run (it must have a `config.toml`).
     pub fn open(root: &Path) -> anyhow::Result<RunDir> {
         if !root.join("config.toml").is_file() {
@@ -173,5 +194,25 @@ mod tests {
         let t2 = RunDir::create_timestamped(d.path(), "simcvd").unwrap();
         assert_ne!(t.root, t2.root);
         assert_eq!(utc_stamp().len(), 15);
+    }
+
+    #[test]
+    fn a_run_whose_setup_fails_leaves_no_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let r = RunDir::create(d.path(), "a").unwrap();
+        let root = r.root.clone();
+        let err = r
+            .setup(|run| {
+                std::fs::write(run.config(), "x")?;
+                anyhow::bail!("a case cannot be read")
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "a case cannot be read");
+        assert!(!root.exists());
+        let ok = RunDir::create(d.path(), "a")
+            .unwrap()
+            .setup(|run| Ok(std::fs::write(run.config(), "x")?))
+            .unwrap();
+        assert!(ok.config().is_file());
     }
 }

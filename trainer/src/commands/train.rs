@@ -1,9 +1,11 @@
 //! `semiseg train simcvd`: resolve the configuration, create (or reopen) the run folder, write the
 //! manifest, load the data and run the loop on the chosen backend.
 
+use crate::backend::BackendKind;
 use crate::cli::{MethodArg, TrainSimcvdArgs};
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
 use crate::simcvd::data::TrainData;
+use crate::simcvd::memory;
 use crate::simcvd::train::{train, TrainOptions};
 use crate::with_backend;
 use anyhow::{bail, Context};
@@ -116,7 +118,9 @@ fn write_manifest(run: &RunDir, ds: &Dataset, split: &Split) -> anyhow::Result<(
 }
 
 pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (run, cfg, data_dir, fresh) = match &a.resume {
+    // Everything that can fail on the user's input (configuration, data folder, split, volumes)
+    // is checked before a new run folder is created, so a refused run leaves nothing behind.
+    let (existing, cfg, data_dir) = match &a.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
             let cfg: SimcvdConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
@@ -124,7 +128,7 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             let info: RunInfo =
                 serde_json::from_str(&std::fs::read_to_string(run.root.join("run.json"))?)?;
             let data = a.data.clone().unwrap_or(info.data);
-            (run, cfg, data, false)
+            (Some(run), cfg, data)
         }
         None => {
             let cfg = resolve_config(a)?;
@@ -133,12 +137,8 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 return Ok(());
             }
             let data = a.data.clone().expect("clap requires --data");
-            crate::backend::check(a.backend)?; // before any folder is created
-            let run = match &a.name {
-                Some(name) => RunDir::create(&a.runs, name)?,
-                None => RunDir::create_timestamped(&a.runs, &default_name(&cfg))?,
-            };
-            (run, cfg, data, true)
+            crate::backend::check(a.backend)?;
+            (None, cfg, data)
         }
     };
     let ds = Dataset::open(&data_dir)?;
@@ -150,21 +150,45 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None => LabeledChoice::First(cfg.labeled),
     };
     let split = Split::from_lists(&ds, choice)?;
-    if fresh {
-        write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
-        let info = RunInfo {
-            data: data_dir.canonicalize().unwrap_or(data_dir.clone()),
-            backend: a.backend.to_string(),
-            semiseg_version: env!("CARGO_PKG_VERSION").into(),
-        };
-        write_atomic(
-            &run.root.join("run.json"),
-            serde_json::to_string_pretty(&info)?.as_bytes(),
-        )?;
-        write_manifest(&run, &ds, &split)?;
-    } else {
-        check_manifest(&run, &split)?;
+    if let Some(run) = &existing {
+        check_manifest(run, &split)?;
     }
+    let data = TrainData::load(&ds, &split, cfg.semi_supervised())?;
+    if a.backend == BackendKind::Cpu {
+        let unlabeled = if cfg.semi_supervised() {
+            cfg.unlabeled_bs
+        } else {
+            0
+        };
+        memory::check_cpu_step(
+            cfg.patch,
+            cfg.n_filters,
+            cfg.labeled_bs + unlabeled,
+            memory::available_bytes(),
+        )?;
+    }
+    let run = match existing {
+        Some(run) => run,
+        None => {
+            let run = match &a.name {
+                Some(name) => RunDir::create(&a.runs, name)?,
+                None => RunDir::create_timestamped(&a.runs, &default_name(&cfg))?,
+            };
+            let info = RunInfo {
+                data: data_dir.canonicalize().unwrap_or(data_dir.clone()),
+                backend: a.backend.to_string(),
+                semiseg_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            run.setup(|run| {
+                write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
+                write_atomic(
+                    &run.root.join("run.json"),
+                    serde_json::to_string_pretty(&info)?.as_bytes(),
+                )?;
+                write_manifest(run, &ds, &split)
+            })?
+        }
+    };
     writeln!(
         out,
         "run {}: {:?}, {} labeled + {} unlabeled, {} test cases, {} steps on {}",
@@ -180,7 +204,6 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         cfg.max_steps,
         a.backend
     )?;
-    let data = TrainData::load(&ds, &split, cfg.semi_supervised())?;
     let opts = TrainOptions {
         progress: !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         stop_after: a.stop_after,

@@ -102,7 +102,9 @@ fn check_manifest(run: &RunDir, pairs: &Pairs) -> anyhow::Result<()> {
 }
 
 pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (run, cfg, pairs, text_init, tok) = match &a.resume {
+    // The configuration, the pairs and their images are all checked before a new run folder is
+    // created, so a refused run leaves nothing behind.
+    let (existing, cfg, pairs, text_init, tok, data_dir) = match &a.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
             let cfg: AmvlmConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
@@ -112,9 +114,10 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             let tok = TextTokenizer::from_vocab_file(run.root.join("vocab.txt"), cfg.lowercase)?
                 .with_max_len(cfg.max_text_len)?;
             let init = info.text_init.as_deref().map(TextInit::open).transpose()?;
-            let pairs = Pairs::open(&a.data.clone().unwrap_or(info.data))?;
+            let data = a.data.clone().unwrap_or(info.data);
+            let pairs = Pairs::open(&data)?;
             check_manifest(&run, &pairs)?;
-            (run, cfg, pairs, init, tok)
+            (Some(run), cfg, pairs, init, tok, data)
         }
         None => {
             let mut cfg = resolve_config(a)?;
@@ -139,31 +142,38 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     .with_max_len(cfg.max_text_len)?,
                 (None, None) => train_tokenizer(&pairs, &cfg)?,
             };
-            crate::backend::check(a.backend)?; // before any folder is created
-            let run = match &a.name {
-                Some(name) => RunDir::create(&a.runs, name)?,
-                None => RunDir::create_timestamped(&a.runs, "amvlm")?,
-            };
-            write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
-            write_atomic(&run.root.join("vocab.txt"), tok.vocab_text().as_bytes())?;
-            let info = RunInfo {
-                data: data.canonicalize().unwrap_or(data.clone()),
-                backend: a.backend.to_string(),
-                text_init: init
-                    .as_ref()
-                    .map(|i| i.dir.canonicalize().unwrap_or(i.dir.clone())),
-                semiseg_version: env!("CARGO_PKG_VERSION").into(),
-            };
-            write_atomic(
-                &run.root.join("run.json"),
-                serde_json::to_string_pretty(&info)?.as_bytes(),
-            )?;
-            write_manifest(&run, &pairs)?;
-            (run, cfg, pairs, init, tok)
+            crate::backend::check(a.backend)?;
+            (None, cfg, pairs, init, tok, data)
         }
     };
     let data = PairData::load(&pairs.train, &cfg, &tok)?;
     let held_out = pairs.held_out_data(&cfg, &tok)?;
+    let run = match existing {
+        Some(run) => run,
+        None => {
+            let run = match &a.name {
+                Some(name) => RunDir::create(&a.runs, name)?,
+                None => RunDir::create_timestamped(&a.runs, "amvlm")?,
+            };
+            let info = RunInfo {
+                data: data_dir.canonicalize().unwrap_or(data_dir.clone()),
+                backend: a.backend.to_string(),
+                text_init: text_init
+                    .as_ref()
+                    .map(|i| i.dir.canonicalize().unwrap_or(i.dir.clone())),
+                semiseg_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            run.setup(|run| {
+                write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
+                write_atomic(&run.root.join("vocab.txt"), tok.vocab_text().as_bytes())?;
+                write_atomic(
+                    &run.root.join("run.json"),
+                    serde_json::to_string_pretty(&info)?.as_bytes(),
+                )?;
+                write_manifest(run, &pairs)
+            })?
+        }
+    };
     writeln!(
         out,
         "run {}: {} training pairs, {} held-out ({}), vocabulary {} tokens, {} epochs x {} steps of {} on {}",

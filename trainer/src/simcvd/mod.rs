@@ -2,5 +2,6 @@
 
 pub mod data;
 pub mod evaluate;
+pub mod memory;
 pub mod model_io;
 pub mod train;
