@@ -67,6 +67,10 @@ fn inspect_reports_bad_files() {
         err.contains("notes.nii") && err.contains("not a NIfTI"),
         "{err}"
     );
+    // the operating system's reason is said once, not repeated by the error chain
+    let missing = dir.path().join("missing.nii.gz");
+    let err = cli(&["inspect", missing.to_str().unwrap()]).unwrap_err();
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
 }
 
 /// A small mask volume written as `dir/name`.
@@ -226,6 +230,21 @@ fn eval_checks_cases_grids_labels_and_never_overwrites() {
     assert!(std::fs::read_to_string(&csv)
         .unwrap()
         .starts_with("case,dice"));
+    // a folder is not a CSV, even with --overwrite
+    let err = cli(&[
+        "eval",
+        "--pred",
+        p,
+        "--gt",
+        g,
+        "--label",
+        "1",
+        "--csv",
+        p,
+        "--overwrite",
+    ])
+    .unwrap_err();
+    assert!(err.contains("is a folder"), "{err}");
 
     // an empty prediction is flagged and scores 0, as in the literature
     let empty = base.with_data(vec![0.0; base.len()]);

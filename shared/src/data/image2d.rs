@@ -22,11 +22,10 @@ pub const DEFAULT_IMAGE_SIZE: usize = 224;
 /// Why an image or mask could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Image2dError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{name}: not a readable PNG, JPEG or TIFF image ({reason})")]
     Decode { name: String, reason: String },
@@ -91,9 +90,9 @@ fn decode(bytes: &[u8], name: &str) -> Result<DynamicImage, Image2dError> {
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, Image2dError> {
-    std::fs::read(path).map_err(|source| Image2dError::Io {
+    std::fs::read(path).map_err(|cause| Image2dError::Io {
         path: path.into(),
-        source,
+        cause,
     })
 }
 

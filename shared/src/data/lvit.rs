@@ -109,11 +109,10 @@ pub struct TextRow {
 /// What is wrong with an LViT dataset folder, and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum LvitError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{root}: not an LViT dataset: expected Train_Folder/ (img/, labelcol/, Train_text.xlsx) or Train_all/ (img/, Train_text_all.xlsx)")]
     NotLvit { root: PathBuf },
@@ -228,9 +227,9 @@ fn stem(name: &str) -> &str {
 
 /// The image files of a folder (names, sorted).
 fn image_files(dir: &Path) -> Result<Vec<String>, LvitError> {
-    let io = |source| LvitError::Io {
+    let io = |cause| LvitError::Io {
         path: dir.into(),
-        source,
+        cause,
     };
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).map_err(io)? {
@@ -342,9 +341,9 @@ pub fn read_text_table(path: &Path) -> Result<Vec<TextRow>, LvitError> {
     if !path.is_file() {
         return Err(LvitError::MissingXlsx { path: path.into() });
     }
-    let bytes = std::fs::read(path).map_err(|source| LvitError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| LvitError::Io {
         path: path.into(),
-        source,
+        cause,
     })?;
     parse_text_table(&bytes, path)
 }

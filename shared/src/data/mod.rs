@@ -32,11 +32,10 @@ use std::path::PathBuf;
 /// What is wrong with a dataset folder or split, and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: invalid dataset.json: {reason}")]
     Json { path: PathBuf, reason: String },

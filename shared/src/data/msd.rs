@@ -49,15 +49,15 @@ fn is_scan(p: &Path) -> bool {
 
 /// The NIfTI scans (`.nii`, `.nii.gz`) in a folder, sorted (hidden files such as macOS `._x.nii.gz` skipped).
 pub fn scans_in(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| DataError::Io {
+    let rd = std::fs::read_dir(dir).map_err(|cause| DataError::Io {
         path: dir.into(),
-        source,
+        cause,
     })?;
     let mut out = Vec::new();
     for e in rd {
-        let e = e.map_err(|source| DataError::Io {
+        let e = e.map_err(|cause| DataError::Io {
             path: dir.into(),
-            source,
+            cause,
         })?;
         let p = e.path();
         let hidden = e.file_name().to_string_lossy().starts_with('.');
@@ -98,9 +98,9 @@ impl Dataset {
         let mut labels = BTreeMap::new();
         let mut cases = None;
         if json_path.exists() {
-            let text = std::fs::read_to_string(&json_path).map_err(|source| DataError::Io {
+            let text = std::fs::read_to_string(&json_path).map_err(|cause| DataError::Io {
                 path: json_path.clone(),
-                source,
+                cause,
             })?;
             let json: DatasetJson = serde_json::from_str(&text).map_err(|e| DataError::Json {
                 path: json_path.clone(),

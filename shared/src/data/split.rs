@@ -28,9 +28,9 @@ pub struct Split {
 /// file name is reduced to its id, so `../data/X/mri_norm2.h5`-style lines are not accepted but
 /// `X.nii.gz` is).
 pub fn read_list(path: &Path) -> Result<Vec<String>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
+    let text = std::fs::read_to_string(path).map_err(|cause| DataError::Io {
         path: path.into(),
-        source,
+        cause,
     })?;
     let mut seen = BTreeSet::new();
     let mut ids = Vec::new();

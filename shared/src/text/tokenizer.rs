@@ -39,11 +39,8 @@ pub const DEFAULT_MAX_LEN: usize = 20;
 /// What can go wrong building or using a [`TextTokenizer`].
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
-    #[error("cannot read the vocabulary {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read the vocabulary {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("the vocabulary is empty; a BERT vocab.txt has one token per line, [PAD] [UNK] [CLS] [SEP] among them")]
     EmptyVocab,
     #[error("the vocabulary has no `{0}` token; a BERT vocabulary needs [PAD], [UNK], [CLS] and [SEP] (train one with `TextTokenizer::train` or use the checkpoint's vocab.txt)")]
@@ -157,9 +154,9 @@ impl TextTokenizer {
         lowercase: bool,
     ) -> Result<Self, TokenizerError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| TokenizerError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| TokenizerError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Self::from_vocab_text(&text, lowercase)
     }

@@ -24,11 +24,10 @@ use std::path::PathBuf;
 /// Everything that can go wrong with a scan. Each message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
-    #[error("{file}: cannot read the file: {source}")]
+    #[error("{file}: cannot read the file: {cause}")]
     Io {
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{file}: not a NIfTI file: {reason}")]
     NotNifti { file: PathBuf, reason: String },
@@ -53,10 +52,10 @@ pub enum VolumeError {
 }
 
 impl VolumeError {
-    pub(crate) fn io(file: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(file: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         VolumeError::Io {
             file: file.into(),
-            source,
+            cause,
         }
     }
 }

@@ -64,6 +64,13 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     };
     if let Some(csv) = &a.csv {
+        if csv.is_dir() {
+            bail!(
+                "--csv {} is a folder; give a file name, e.g. {}",
+                csv.display(),
+                csv.join("metrics.csv").display()
+            );
+        }
         if csv.exists() && !a.overwrite {
             bail!(
                 "{} already exists; choose another name or pass --overwrite",
