@@ -72,7 +72,8 @@ pub fn monuseg_lvit() -> PathBuf {
 /// process would draw from each other's stream: tests that train hold this lock. (The CLI trains
 /// one run per process, which is what the reproducibility guarantee covers.) burn 0.21's autodiff
 /// also loses gradients when two threads build and differentiate graphs at once
-/// (tracel-ai/burn#5573), another reason for one training at a time.
+/// (tracel-ai/burn#5573), another reason for one training at a time. The Ctrl-C flags
+/// (`semiseg_cli::interrupt`) are process-wide too: a simulated press must reach its own run.
 pub fn one_training_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())

@@ -131,6 +131,61 @@ fn a_small_simcvd_learns_the_synthetic_organ() {
     assert!(run.join("best/model.mpk").exists());
 }
 
+/// Press Ctrl-C (what `semiseg`'s signal handler calls) once the run at `log` has logged a step.
+fn ctrl_c_after_first_step(log: PathBuf) -> std::thread::JoinHandle<bool> {
+    std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_secs(300) {
+            let lines = std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+            if lines >= 2 {
+                return semiseg_cli::interrupt::on_signal();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        false
+    })
+}
+
+#[test]
+fn ctrl_c_checkpoints_and_the_resumed_run_equals_the_uninterrupted_one() {
+    let _one = lock();
+    let st = setup();
+    let steps = ["--steps", "30", "--eval-every", "0"];
+    train(&st, "whole", &steps).unwrap();
+    let run = st.runs.join("stopped");
+    let press = ctrl_c_after_first_step(run.join("train_log.csv"));
+    let out = train(&st, "stopped", &steps).unwrap();
+    assert!(
+        press.join().unwrap(),
+        "the run ended before Ctrl-C was pressed"
+    );
+    let done = log(&run).len() - 1; // without the header
+    assert!(done < 30, "Ctrl-C did not stop the run: {done} steps");
+    assert!(
+        out.contains(&format!("steps {done}/30")) && out.contains("--resume"),
+        "{out}"
+    );
+    assert!(run
+        .join("checkpoints")
+        .join(format!("step_{done:06}"))
+        .is_dir());
+    cli(&[
+        "train",
+        "simcvd",
+        "--resume",
+        s(&run),
+        "--backend",
+        "cpu",
+        "--quiet",
+    ])
+    .unwrap();
+    assert_eq!(
+        log(&st.runs.join("whole")),
+        log(&run),
+        "the interrupted and resumed run differs from the uninterrupted one"
+    );
+}
+
 #[test]
 fn runs_are_reproducible_resumable_and_usable() {
     let _one = lock();

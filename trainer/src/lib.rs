@@ -7,6 +7,7 @@ pub mod checkpoint;
 mod cli;
 mod commands;
 mod grad_check;
+pub mod interrupt;
 mod progress;
 mod report;
 pub mod run_dir;

@@ -4,8 +4,16 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Ctrl-C during training: checkpoint and stop after the current step; otherwise quit (130,
+    // as the shell's own handling would). A handler that cannot be installed changes nothing else.
+    let _ = ctrlc::set_handler(|| {
+        if !semiseg_cli::interrupt::on_signal() {
+            std::process::exit(130);
+        }
+    });
     let stdout = std::io::stdout();
     match semiseg_cli::run(std::env::args_os(), &mut stdout.lock()) {
+        Ok(()) if semiseg_cli::interrupt::stopped_by_signal() => ExitCode::from(130),
         Ok(()) => ExitCode::SUCCESS,
         Err(semiseg_cli::CliError::Usage(e)) => {
             // clap's own conventions: usage errors exit 2, --help/--version exit 0

@@ -7,6 +7,7 @@ use super::data::PairData;
 use super::evaluate::{evaluate, Evaluation};
 use crate::checkpoint;
 use crate::grad_check::checked_grad_norm;
+use crate::interrupt::{LoopGuard, StopAt};
 use crate::run_dir::{write_atomic, RunDir};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -116,6 +117,7 @@ pub fn train<B: AutodiffBackend>(
     )?;
     let (mut first_loss, mut last_loss, mut last) = (None, None, None);
     let (t0, seconds_before) = (Instant::now(), state.seconds);
+    let interrupt = LoopGuard::new(StopAt::Epoch);
     for epoch in state.epoch..end {
         let te = Instant::now();
         let mut sum = 0.0;
@@ -179,7 +181,8 @@ pub fn train<B: AutodiffBackend>(
                 serde_json::to_string_pretty(&state)?.as_bytes(),
             )?;
         }
-        if state.epoch % cfg.checkpoint_every == 0 || done || state.epoch == end {
+        let stop = interrupt.stop_requested();
+        if state.epoch % cfg.checkpoint_every == 0 || done || state.epoch == end || stop {
             if let Some(h) = held_out {
                 let dir = run.evaluations().join(format!("epoch_{:04}", state.epoch));
                 let e = evaluate(&model.encoders.valid(), cfg, h, &dir)?;
@@ -205,6 +208,9 @@ pub fn train<B: AutodiffBackend>(
             r1.1,
             te.elapsed().as_secs_f64()
         )?;
+        if stop {
+            break;
+        }
     }
     if let Some(b) = bar {
         b.finish();

@@ -6,6 +6,7 @@ use super::evaluate::evaluate;
 use crate::checkpoint;
 use crate::cli::SpacingUnit;
 use crate::grad_check::checked_grad_norm;
+use crate::interrupt::{LoopGuard, StopAt};
 use crate::report::write_csv;
 use crate::run_dir::RunDir;
 use anyhow::Context;
@@ -118,6 +119,7 @@ pub fn train<B: AutodiffBackend>(
     let mut last_seg = None;
     let mut last_dice = None;
     let (t0, seconds_before) = (Instant::now(), state.seconds);
+    let interrupt = LoopGuard::new(StopAt::Step);
     for step in start..end {
         // every random draw of the step is a function of (seed, step): exact resume
         B::seed(device, derive_seed(cfg.seed, 99, step as u64));
@@ -189,7 +191,8 @@ pub fn train<B: AutodiffBackend>(
                 }
             }
         }
-        if state.step % cfg.checkpoint_every.max(1) == 0 || done || state.step == end {
+        let stop = interrupt.stop_requested();
+        if state.step % cfg.checkpoint_every.max(1) == 0 || done || state.step == end || stop {
             checkpoint::save(run, state.step, &state, |dir| {
                 checkpoint::save_module(&student, &dir.join("student"))?;
                 if let Some(t) = &teacher {
@@ -197,6 +200,9 @@ pub fn train<B: AutodiffBackend>(
                 }
                 checkpoint::save_optim::<B, _, _>(&optim, dir)
             })?;
+        }
+        if stop {
+            break;
         }
     }
     if let Some(b) = bar {
