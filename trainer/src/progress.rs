@@ -4,23 +4,136 @@
 use anyhow::Context;
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-/// A progress bar over `total` units starting at `start`, or `None` when not shown.
-pub fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
-    if !show {
-        return None;
+/// How a training loop shows its progress on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// An indicatif bar (stderr is a terminal).
+    Bar,
+    /// A plain line now and then (stderr is a log file: `nohup`, a batch job), with the rate and
+    /// the time left, so a long run's log shows that it is alive and when it will end.
+    Lines,
+    /// Nothing (`--quiet`).
+    Off,
+}
+
+impl ProgressMode {
+    pub fn for_stderr(quiet: bool) -> Self {
+        match (quiet, std::io::IsTerminal::is_terminal(&std::io::stderr())) {
+            (true, _) => ProgressMode::Off,
+            (false, true) => ProgressMode::Bar,
+            (false, false) => ProgressMode::Lines,
+        }
     }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} it {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_position(start as u64);
-    bar.reset_eta();
-    Some(bar)
+}
+
+/// A line every this often in [`ProgressMode::Lines`] (and after the first step and the last).
+const LINE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Progress over `total` units (steps) of which `start` were done before this invocation.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    lines: Option<Lines>,
+}
+
+struct Lines {
+    total: usize,
+    start: usize,
+    t0: Instant,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode, total: usize, start: usize) -> Self {
+        let bar = (mode == ProgressMode::Bar).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} it {per_sec} eta {eta} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_position(start as u64);
+            bar.reset_eta();
+            bar
+        });
+        let lines = (mode == ProgressMode::Lines).then(|| Lines {
+            total,
+            start,
+            t0: Instant::now(),
+            last: None,
+        });
+        Progress { bar, lines }
+    }
+
+    pub fn is_bar(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// `pos` units are done; `msg` is the latest losses.
+    pub fn set(&mut self, pos: usize, msg: &str) {
+        if let Some(b) = &self.bar {
+            b.set_position(pos as u64);
+            b.set_message(msg.to_string());
+        }
+        if let Some(l) = &mut self.lines {
+            if let Some(line) = l.line_at(Instant::now(), pos, msg) {
+                eprintln!("{line}");
+            }
+        }
+    }
+
+    /// A line that stays (an evaluation's result), above the bar or in the log.
+    pub fn println(&self, line: &str) {
+        match (&self.bar, &self.lines) {
+            (Some(b), _) => b.println(line),
+            (None, Some(_)) => eprintln!("{line}"),
+            (None, None) => {}
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish();
+        }
+    }
+}
+
+impl Lines {
+    /// The line to print at `now` after `pos` units, if one is due: after the first unit of this
+    /// invocation, after the last, and otherwise every [`LINE_INTERVAL`].
+    fn line_at(&mut self, now: Instant, pos: usize, msg: &str) -> Option<String> {
+        let due = pos == self.start + 1
+            || pos == self.total
+            || self
+                .last
+                .is_none_or(|last| now.duration_since(last) >= LINE_INTERVAL);
+        if !due {
+            return None;
+        }
+        self.last = Some(now);
+        let done = pos.saturating_sub(self.start).max(1) as f64;
+        let per_unit = now.duration_since(self.t0).as_secs_f64() / done;
+        let left = per_unit * self.total.saturating_sub(pos) as f64;
+        Some(format!(
+            "step {pos}/{} ({:.1}%), {per_unit:.2} s/step, {} left; {msg}",
+            self.total,
+            100.0 * pos as f64 / self.total.max(1) as f64,
+            duration_text(left)
+        ))
+    }
+}
+
+/// `3h 05m`, `4m 10s`, `12s`.
+fn duration_text(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m {sec:02}s"),
+        (h, m, _) => format!("{h}h {m:02}m"),
+    }
 }
 
 /// Open a CSV log for appending; a new file gets `header` first. On a resume, rows written after
@@ -101,6 +214,41 @@ fn with_empty_columns(row: &str, added: &[usize]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_come_after_the_first_step_then_every_minute_and_at_the_end() {
+        let t0 = Instant::now();
+        let mut l = Lines {
+            total: 100,
+            start: 40,
+            t0,
+            last: None,
+        };
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // first step of this invocation, 2 s after the start: 2 s/step, 59 steps left
+        assert_eq!(
+            l.line_at(at(2), 41, "loss 0.5").unwrap(),
+            "step 41/100 (41.0%), 2.00 s/step, 1m 58s left; loss 0.5"
+        );
+        assert_eq!(l.line_at(at(30), 55, "x"), None);
+        // a minute after the last line: 62 s for 30 steps
+        assert_eq!(
+            l.line_at(at(62), 70, "x").unwrap(),
+            "step 70/100 (70.0%), 2.07 s/step, 1m 02s left; x"
+        );
+        assert_eq!(l.line_at(at(63), 71, "x"), None);
+        assert!(l.line_at(at(64), 100, "x").unwrap().contains("0s left"));
+    }
+
+    #[test]
+    fn durations_read_as_hours_minutes_seconds() {
+        assert_eq!(duration_text(12.4), "12s");
+        assert_eq!(duration_text(250.0), "4m 10s");
+        assert_eq!(duration_text(11_100.0), "3h 05m");
+        assert_eq!(duration_text(-1.0), "0s");
+    }
+
     #[test]
     fn a_resumed_log_drops_rows_after_the_checkpoint() {
         let dir = tempfile::tempdir().unwrap();

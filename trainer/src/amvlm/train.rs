@@ -8,6 +8,7 @@ use super::evaluate::{evaluate, Evaluation};
 use crate::checkpoint;
 use crate::grad_check::checked_grad_norm;
 use crate::interrupt::{LoopGuard, StopAt};
+use crate::progress::{Progress, ProgressMode};
 use crate::run_dir::{write_atomic, RunDir};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 /// How the loop reports and where it stops.
 pub struct TrainOptions {
-    pub progress: bool,
+    pub progress: ProgressMode,
     /// Stop after this many epochs of this invocation (a checkpoint is written).
     pub stop_after: Option<usize>,
 }
@@ -102,7 +103,7 @@ pub fn train<B: AutodiffBackend>(
         Some(n) => (state.epoch + n).min(cfg.epochs),
         None => cfg.epochs,
     };
-    let bar = crate::progress::progress_bar(opts.progress, cfg.epochs * steps, state.step);
+    let mut progress = Progress::new(opts.progress, cfg.epochs * steps, state.step);
     let mut log = crate::progress::open_log(
         &run.train_log(),
         "epoch,step,loss,itc,css,xg,icl,grad_norm,seconds",
@@ -159,10 +160,7 @@ pub fn train<B: AutodiffBackend>(
                 ema_update(momentum, &model.encoders, cfg.momentum).map_err(anyhow::Error::msg)?;
             state.step += 1;
             sum += total;
-            if let Some(b) = &bar {
-                b.set_position(state.step as u64);
-                b.set_message(format!("epoch {} loss {total:.4}", epoch + 1));
-            }
+            progress.set(state.step, &format!("epoch {} loss {total:.4}", epoch + 1));
         }
         let mean = sum / steps as f64;
         first_loss.get_or_insert(mean);
@@ -188,9 +186,10 @@ pub fn train<B: AutodiffBackend>(
                 let e = evaluate(&model.encoders.valid(), cfg, h, &dir)?;
                 r1 = (e.i2t[0], e.t2i[0]);
                 let line = format!("epoch {}: loss {mean:.4}; {}", state.epoch, e.line());
-                match &bar {
-                    Some(b) => b.println(line),
-                    None => writeln!(out, "{line}")?,
+                if progress.is_bar() {
+                    progress.println(&line);
+                } else {
+                    writeln!(out, "{line}")?;
                 }
                 last = Some(e);
             }
@@ -212,9 +211,7 @@ pub fn train<B: AutodiffBackend>(
             break;
         }
     }
-    if let Some(b) = bar {
-        b.finish();
-    }
+    progress.finish();
     Ok(TrainSummary {
         state,
         first_loss,

@@ -3,6 +3,7 @@
 
 use crate::backend::BackendKind;
 use crate::cli::{MethodArg, TrainSimcvdArgs};
+use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
 use crate::simcvd::data::TrainData;
 use crate::simcvd::memory;
@@ -205,7 +206,7 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         a.backend
     )?;
     let opts = TrainOptions {
-        progress: !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        progress: ProgressMode::for_stderr(a.quiet),
         stop_after: a.stop_after,
     };
     let summary = with_backend!(a.backend, |B, device| train::<B>(

@@ -5,6 +5,7 @@ use crate::amvlm::data::PairData;
 use crate::amvlm::setup::{train_tokenizer, Pairs, TextInit};
 use crate::amvlm::train::{train, TrainOptions};
 use crate::cli::TrainAmvlmArgs;
+use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
 use crate::with_backend;
 use anyhow::{bail, Context};
@@ -188,7 +189,7 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         a.backend
     )?;
     let opts = TrainOptions {
-        progress: !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        progress: ProgressMode::for_stderr(a.quiet),
         stop_after: a.stop_after,
     };
     let summary = with_backend!(a.backend, |B, device| {

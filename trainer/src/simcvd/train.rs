@@ -7,6 +7,7 @@ use crate::checkpoint;
 use crate::cli::SpacingUnit;
 use crate::grad_check::checked_grad_norm;
 use crate::interrupt::{LoopGuard, StopAt};
+use crate::progress::{Progress, ProgressMode};
 use crate::report::write_csv;
 use crate::run_dir::RunDir;
 use anyhow::Context;
@@ -24,8 +25,8 @@ use std::time::Instant;
 
 /// How the loop reports.
 pub struct TrainOptions {
-    /// Show a progress bar on stderr.
-    pub progress: bool,
+    /// How progress shows on stderr.
+    pub progress: ProgressMode,
     /// Stop after this many steps in this invocation (for tests and `--stop-after`), even if
     /// `max_steps` is not reached; the last checkpoint is written first.
     pub stop_after: Option<usize>,
@@ -106,7 +107,7 @@ pub fn train<B: AutodiffBackend>(
         Some(n) => (start + n).min(cfg.max_steps),
         None => cfg.max_steps,
     };
-    let bar = crate::progress::progress_bar(opts.progress, cfg.max_steps, start);
+    let mut progress = Progress::new(opts.progress, cfg.max_steps, start);
     let mut log = crate::progress::open_log(
         &run.train_log(),
         "step,lr,ramp,loss,seg,sdm,contrast,pd,con,grad_norm,seconds",
@@ -168,10 +169,7 @@ pub fn train<B: AutodiffBackend>(
         first_seg.get_or_insert(seg);
         last_seg = Some(seg);
         state.step = step + 1;
-        if let Some(b) = &bar {
-            b.set_position(state.step as u64);
-            b.set_message(format!("loss {total:.4} seg {seg:.4}"));
-        }
+        progress.set(state.step, &format!("loss {total:.4} seg {seg:.4}"));
         let done = state.step == cfg.max_steps;
         if (cfg.eval_every > 0 && state.step % cfg.eval_every == 0) || done {
             let dice = evaluate_step(run, cfg, data, &student, device, state.step)?;
@@ -182,13 +180,11 @@ pub fn train<B: AutodiffBackend>(
                     state.best_step = Some(state.step);
                     save_best(run, &student, &state)?;
                 }
-                if let Some(b) = &bar {
-                    b.println(format!(
-                        "step {}: validation Dice {:.2}%",
-                        state.step,
-                        100.0 * d
-                    ));
-                }
+                progress.println(&format!(
+                    "step {}: validation Dice {:.2}%",
+                    state.step,
+                    100.0 * d
+                ));
             }
         }
         let stop = interrupt.stop_requested();
@@ -205,9 +201,7 @@ pub fn train<B: AutodiffBackend>(
             break;
         }
     }
-    if let Some(b) = bar {
-        b.finish();
-    }
+    progress.finish();
     Ok(TrainSummary {
         steps_done: state.step,
         first_loss,
