@@ -132,6 +132,22 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
         64
     );
 
+    // a finished run resumed says so and trains nothing
+    let again = cli(&[
+        "train",
+        "amvlm",
+        "--resume",
+        s(&run),
+        "--backend",
+        "cpu",
+        "--quiet",
+    ])
+    .unwrap();
+    assert!(
+        again.contains("has finished its 2 epochs") && again.contains("eval-amvlm --run"),
+        "{again}"
+    );
+
     // Stop after one epoch, resume: the log equals the uninterrupted run's.
     let part = train(&st, "part", &["--stop-after", "1"]).unwrap();
     assert!(part.contains("continue with"), "{part}");

@@ -212,6 +212,21 @@ fn runs_are_reproducible_resumable_and_usable() {
         out.contains("resuming") && out.contains("steps 6/6"),
         "{out}"
     );
+    // resuming a finished run says so and trains nothing (no new session row below)
+    let out = cli(&[
+        "train",
+        "simcvd",
+        "--resume",
+        s(&c),
+        "--backend",
+        "cpu",
+        "--quiet",
+    ])
+    .unwrap();
+    assert!(
+        out.contains("has finished its 6 steps") && out.contains("eval-model --run"),
+        "{out}"
+    );
     let (a, b) = (st.runs.join("a"), st.runs.join("b"));
     assert_eq!(log(&a), log(&b), "same seed, different losses");
     assert_eq!(

@@ -7,7 +7,7 @@ use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
 use crate::simcvd::data::TrainData;
 use crate::simcvd::memory;
-use crate::simcvd::train::{train, TrainOptions};
+use crate::simcvd::train::{train, TrainOptions, TrainState};
 use crate::with_backend;
 use anyhow::{bail, Context};
 use semiseg::data::{Dataset, LabeledChoice, Split};
@@ -153,6 +153,21 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let split = Split::from_lists(&ds, choice)?;
     if let Some(run) = &existing {
         check_manifest(run, &split)?;
+        if let Some(dir) = crate::checkpoint::latest(run)? {
+            let state: TrainState = crate::checkpoint::load_state(&dir)?;
+            if state.step >= cfg.max_steps {
+                writeln!(
+                    out,
+                    "{} has finished its {} steps; nothing to train. Evaluate it with: \
+                     semiseg eval-model --run {} --data {}",
+                    run.root.display(),
+                    cfg.max_steps,
+                    run.root.display(),
+                    data_dir.display()
+                )?;
+                return Ok(());
+            }
+        }
     }
     let data = TrainData::load(&ds, &split, cfg.semi_supervised())?;
     if a.backend == BackendKind::Cpu {

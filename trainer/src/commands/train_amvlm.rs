@@ -3,7 +3,7 @@
 
 use crate::amvlm::data::PairData;
 use crate::amvlm::setup::{train_tokenizer, Pairs, TextInit};
-use crate::amvlm::train::{train, TrainOptions};
+use crate::amvlm::train::{train, PretrainState, TrainOptions};
 use crate::cli::TrainAmvlmArgs;
 use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
@@ -118,6 +118,21 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             let data = a.data.clone().unwrap_or(info.data);
             let pairs = Pairs::open(&data)?;
             check_manifest(&run, &pairs)?;
+            if let Some(dir) = crate::checkpoint::latest(&run)? {
+                let state: PretrainState = crate::checkpoint::load_state(&dir)?;
+                if state.epoch >= cfg.epochs {
+                    writeln!(
+                        out,
+                        "{} has finished its {} epochs; nothing to train. Evaluate it with: \
+                         semiseg eval-amvlm --run {} --data {}",
+                        run.root.display(),
+                        cfg.epochs,
+                        run.root.display(),
+                        data.display()
+                    )?;
+                    return Ok(());
+                }
+            }
             (Some(run), cfg, pairs, init, tok, data)
         }
         None => {
