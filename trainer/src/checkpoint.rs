@@ -100,6 +100,11 @@ pub fn latest(run: &RunDir) -> anyhow::Result<Option<PathBuf>> {
     Ok(list(run)?.into_iter().max().map(|(_, p)| p))
 }
 
+/// The `state.json` of a run's newest checkpoint (`None` before the first).
+pub fn latest_state<S: DeserializeOwned>(run: &RunDir) -> anyhow::Result<Option<S>> {
+    latest(run)?.map(|dir| load_state(&dir)).transpose()
+}
+
 /// The `state.json` of a checkpoint.
 pub fn load_state<S: DeserializeOwned>(dir: &Path) -> anyhow::Result<S> {
     let text = std::fs::read_to_string(dir.join("state.json"))?;

@@ -66,6 +66,18 @@ impl RunDir {
         }
     }
 
+    /// What `--resume` says of a run that has already trained its `total` `unit`s (steps, epochs)
+    /// instead of loading its data to train nothing: how to evaluate it.
+    pub fn finished_message(&self, total: usize, unit: &str, eval: &str, data: &Path) -> String {
+        format!(
+            "{} has finished its {total} {unit}; nothing to train. Evaluate it with: \
+             semiseg {eval} --run {} --data {}",
+            self.root.display(),
+            self.root.display(),
+            data.display()
+        )
+    }
+
     /// An existing run (it must have a `config.toml`).
     pub fn open(root: &Path) -> anyhow::Result<RunDir> {
         if !root.join("config.toml").is_file() {

@@ -133,14 +133,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         cfg.patch = p;
     }
     cfg.validate().map_err(anyhow::Error::msg)?;
-    if a.backend == crate::backend::BackendKind::Cpu {
-        crate::simcvd::memory::check_cpu_step(
-            cfg.patch,
-            cfg.n_filters,
-            cfg.labeled_bs + cfg.unlabeled_bs,
-            crate::simcvd::memory::available_bytes(),
-        )?;
-    }
+    crate::simcvd::memory::check_step(a.backend, &cfg)?;
     // the volume to segment: the first LA test case if --data is given, else noise of LA's size
     let (volume, name) = match &a.data {
         Some(dir) => {

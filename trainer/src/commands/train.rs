@@ -1,7 +1,6 @@
 //! `semiseg train simcvd`: resolve the configuration, create (or reopen) the run folder, write the
 //! manifest, load the data and run the loop on the chosen backend.
 
-use crate::backend::BackendKind;
 use crate::cli::{MethodArg, TrainSimcvdArgs};
 use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
@@ -153,36 +152,15 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let split = Split::from_lists(&ds, choice)?;
     if let Some(run) = &existing {
         check_manifest(run, &split)?;
-        if let Some(dir) = crate::checkpoint::latest(run)? {
-            let state: TrainState = crate::checkpoint::load_state(&dir)?;
-            if state.step >= cfg.max_steps {
-                writeln!(
-                    out,
-                    "{} has finished its {} steps; nothing to train. Evaluate it with: \
-                     semiseg eval-model --run {} --data {}",
-                    run.root.display(),
-                    cfg.max_steps,
-                    run.root.display(),
-                    data_dir.display()
-                )?;
-                return Ok(());
-            }
+        let state = crate::checkpoint::latest_state::<TrainState>(run)?;
+        if state.is_some_and(|s| s.step >= cfg.max_steps) {
+            let note = run.finished_message(cfg.max_steps, "steps", "eval-model", &data_dir);
+            writeln!(out, "{note}")?;
+            return Ok(());
         }
     }
     let data = TrainData::load(&ds, &split, cfg.semi_supervised())?;
-    if a.backend == BackendKind::Cpu {
-        let unlabeled = if cfg.semi_supervised() {
-            cfg.unlabeled_bs
-        } else {
-            0
-        };
-        memory::check_cpu_step(
-            cfg.patch,
-            cfg.n_filters,
-            cfg.labeled_bs + unlabeled,
-            memory::available_bytes(),
-        )?;
-    }
+    memory::check_step(a.backend, &cfg)?;
     let run = match existing {
         Some(run) => run,
         None => {

@@ -118,20 +118,11 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             let data = a.data.clone().unwrap_or(info.data);
             let pairs = Pairs::open(&data)?;
             check_manifest(&run, &pairs)?;
-            if let Some(dir) = crate::checkpoint::latest(&run)? {
-                let state: PretrainState = crate::checkpoint::load_state(&dir)?;
-                if state.epoch >= cfg.epochs {
-                    writeln!(
-                        out,
-                        "{} has finished its {} epochs; nothing to train. Evaluate it with: \
-                         semiseg eval-amvlm --run {} --data {}",
-                        run.root.display(),
-                        cfg.epochs,
-                        run.root.display(),
-                        data.display()
-                    )?;
-                    return Ok(());
-                }
+            let state = crate::checkpoint::latest_state::<PretrainState>(&run)?;
+            if state.is_some_and(|s| s.epoch >= cfg.epochs) {
+                let note = run.finished_message(cfg.epochs, "epochs", "eval-amvlm", &data);
+                writeln!(out, "{note}")?;
+                return Ok(());
             }
             (Some(run), cfg, pairs, init, tok, data)
         }

@@ -7,6 +7,9 @@
 //! 2.64 GiB at 8 and 1.50 GiB at 4 on 112x112x80 patches, 0.44 GiB at 4 filters on 64x64x48. The
 //! loaded volumes are not part of it: they are already in memory when the check runs.
 
+use crate::backend::BackendKind;
+use semiseg::simcvd::SimcvdConfig;
+
 /// Bytes per feature voxel (one filter of one patch voxel of one sample of the batch): the
 /// activations the backward pass keeps, their gradients and the im2col tiles. The slope between
 /// the 16-, 8- and 4-filter rows (74 and 76 bytes).
@@ -37,7 +40,26 @@ fn parse_mem_available(meminfo: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Refuse a CPU training step that cannot fit in the memory left.
+/// Refuse a training step of `cfg` on the CPU backend that cannot fit in the memory left (other
+/// backends are not checked: burn does not report a GPU's free memory).
+pub fn check_step(backend: BackendKind, cfg: &SimcvdConfig) -> anyhow::Result<()> {
+    if backend != BackendKind::Cpu {
+        return Ok(());
+    }
+    let unlabeled = if cfg.semi_supervised() {
+        cfg.unlabeled_bs
+    } else {
+        0
+    };
+    check_cpu_step(
+        cfg.patch,
+        cfg.n_filters,
+        cfg.labeled_bs + unlabeled,
+        available_bytes(),
+    )
+}
+
+/// Refuse a CPU training step that cannot fit in `available` bytes.
 pub fn check_cpu_step(
     patch: [usize; 3],
     n_filters: usize,
@@ -103,6 +125,19 @@ mod tests {
         );
         // unknown memory: nothing is refused
         check_cpu_step([512, 512, 512], 16, 4, None).unwrap();
+    }
+
+    #[test]
+    fn only_the_cpu_backend_is_checked() {
+        let huge = SimcvdConfig {
+            patch: [1024, 1024, 1024],
+            ..Default::default()
+        };
+        check_step(BackendKind::Cuda, &huge).unwrap();
+        if available_bytes().is_some() {
+            let err = check_step(BackendKind::Cpu, &huge).unwrap_err().to_string();
+            assert!(err.contains("1024x1024x1024"), "{err}");
+        }
     }
 
     #[test]
