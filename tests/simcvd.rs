@@ -331,6 +331,24 @@ fn runs_are_reproducible_resumable_and_usable() {
     assert_eq!(one.data, from_eval.data);
     let err = cli(&predict).unwrap_err();
     assert!(err.contains("already exists"), "{err}");
+    // -o into folders that do not exist yet creates them; under a file it is refused before
+    // any inference, and the file stays as it was
+    let nested = a.join("masks").join("one").join("m.nii.gz");
+    let mut into = predict;
+    into[5] = s(&nested);
+    cli(&into).unwrap();
+    assert_eq!(
+        read_nifti(&nested, &Default::default()).unwrap().data,
+        one.data
+    );
+    let under_file = out_mask.join("m.nii.gz");
+    into[5] = s(&under_file);
+    let err = cli(&into).unwrap_err();
+    assert!(err.contains("is a file, not a folder"), "{err}");
+    assert_eq!(
+        read_nifti(&out_mask, &Default::default()).unwrap().data,
+        one.data
+    );
 
     // export: a bundle with the run's card; f32 predicts exactly the run's mask, f16 nearly
     let csv = preds.join("metrics.csv");

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod grad_check;
 pub mod interrupt;
+mod output_file;
 mod progress;
 mod report;
 pub mod run_dir;

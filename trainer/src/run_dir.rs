@@ -179,17 +179,61 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename, so a killed run never leaves a
-/// half-written file under the final name.
+/// half-written file under the final name. The temporary file is a new hidden one beside it
+/// (`.NAME.PID.tmp`, created only if absent), so no file of the user's is ever written over on the
+/// way; it is removed if the write fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_atomic_never_touches_a_neighbour_and_leaves_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        // the old temporary name was `model.tmp`, a file the user may own
+        std::fs::write(d.path().join("model.tmp"), "mine").unwrap();
+        let target = d.path().join("model.semiseg");
+        write_atomic(&target, b"bundle").unwrap();
+        write_atomic(&target, b"bundle 2").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"bundle 2");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("model.tmp")).unwrap(),
+            "mine"
+        );
+        let mut names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["model.semiseg", "model.tmp"]);
+        // a failed write (no such folder) leaves nothing
+        assert!(write_atomic(&d.path().join("none").join("x.csv"), b"x").is_err());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn runs_are_never_reused() {

@@ -1,6 +1,7 @@
 //! `semiseg eval --pred DIR --gt DIR`: per-case and mean Dice, Jaccard, 95HD, ASD (spec B7).
 
 use crate::cli::{EvalArgs, SpacingUnit};
+use crate::output_file::{check_new_file, create_parent};
 use crate::report::{print_table, write_csv};
 use anyhow::{bail, Context};
 use rayon::prelude::*;
@@ -64,19 +65,13 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     };
     if let Some(csv) = &a.csv {
-        if csv.is_dir() {
+        if csv.is_file() && !a.overwrite {
             bail!(
-                "--csv {} is a folder; give a file name, e.g. {}",
-                csv.display(),
-                csv.join("metrics.csv").display()
-            );
-        }
-        if csv.exists() && !a.overwrite {
-            bail!(
-                "{} already exists; choose another name or pass --overwrite",
+                "{} already exists; choose another --csv or pass --overwrite",
                 csv.display()
             );
         }
+        check_new_file(csv, "--csv", true)?;
     }
 
     let results: Vec<(String, CaseMetrics)> = ids
@@ -101,6 +96,7 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     print_table(out, &results, &mean, a.spacing)?;
     if let Some(csv) = &a.csv {
+        create_parent(csv)?;
         write_csv(csv, &results, &mean, a.spacing)
             .with_context(|| format!("writing {}", csv.display()))?;
         writeln!(out, "wrote {}", csv.display())?;

@@ -3,11 +3,12 @@
 
 use crate::checkpoint;
 use crate::cli::{CheckpointArg, ExportArgs, PrecisionArg};
+use crate::output_file::{check_new_file, create_parent};
 use crate::report::read_csv_mean;
 use crate::run_dir::{write_atomic, RunDir};
 use crate::simcvd::model_io::{load_run_model, weights_path};
 use crate::simcvd::train::TrainState;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use burn::backend::Flex;
 use burn::module::Module;
 use semiseg::infer::{CardMetrics, ModelBundle, ModelCard, Precision};
@@ -15,12 +16,7 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if a.output.exists() {
-        bail!(
-            "{} already exists; semiseg never overwrites: choose another -o",
-            a.output.display()
-        );
-    }
+    check_new_file(&a.output, "-o", false)?;
     let run = RunDir::open(&a.run)?;
     let device = Default::default();
     let (cfg, model) = load_run_model::<Flex>(&run, a.checkpoint, &device)?;
@@ -82,6 +78,7 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    create_parent(&a.output)?;
     write_atomic(&a.output, &bytes)?;
     writeln!(
         out,

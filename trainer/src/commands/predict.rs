@@ -2,10 +2,10 @@
 //! or a model bundle (`semiseg export`), the file the browser page runs.
 
 use crate::cli::PredictArgs;
+use crate::output_file::{check_new_file, create_parent};
 use crate::simcvd::evaluate::segment;
 use crate::simcvd::model_io::ModelSource;
 use crate::with_backend;
-use anyhow::bail;
 use semiseg::data::Grid;
 use semiseg::infer::{keep_largest_component, WindowPlan};
 use semiseg::volume::{read_nifti, write_nifti, DataType, ReadOptions, Reorientation};
@@ -13,12 +13,7 @@ use std::io::Write;
 use std::time::Instant;
 
 pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if a.output.exists() {
-        bail!(
-            "{} already exists; semiseg never overwrites: choose another -o",
-            a.output.display()
-        );
-    }
+    check_new_file(&a.output, "-o", false)?;
     // a bundle file (`semiseg export`) or a run folder
     let model = ModelSource::open(&a.model)?;
     let (patch, stride) = model.patch_stride()?;
@@ -38,6 +33,7 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mask = back
         .undo(&labels.data.iter().map(|&v| v as f32).collect::<Vec<_>>())
         .map_err(anyhow::Error::msg)?;
+    create_parent(&a.output)?;
     write_nifti(&a.output, &mask, DataType::Uint8)?;
     let voxels = labels.data.iter().filter(|&&v| v == 1).count();
     writeln!(

@@ -3,17 +3,13 @@
 
 use crate::amvlm::setup::{train_tokenizer, Pairs};
 use crate::cli::VocabArgs;
+use crate::output_file::{check_new_file, create_parent};
 use crate::run_dir::write_atomic;
 use semiseg::amvlm::AmvlmConfig;
 use std::io::Write;
 
 pub fn run(a: &VocabArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if a.out.exists() {
-        anyhow::bail!(
-            "{} exists; choose another --out (semiseg never overwrites files)",
-            a.out.display()
-        );
-    }
+    check_new_file(&a.out, "--out", false)?;
     let cfg = AmvlmConfig {
         vocab_size: a.size,
         lowercase: !a.cased,
@@ -22,6 +18,7 @@ pub fn run(a: &VocabArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     let pairs = Pairs::open(&a.data)?;
     let tok = train_tokenizer(&pairs, &cfg)?;
+    create_parent(&a.out)?;
     write_atomic(&a.out, tok.vocab_text().as_bytes())?;
     writeln!(
         out,

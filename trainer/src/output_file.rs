@@ -1,0 +1,91 @@
+//! Files the user names on the command line (`predict -o`, `export -o`, `vocab --out`,
+//! `eval --csv`): checked before any work starts, so that a long computation never ends in
+//! "cannot write", and never overwritten. Missing parent folders are created when the file is
+//! written, not before, so a refused or failed command leaves nothing behind.
+
+use anyhow::{bail, Context};
+use std::path::Path;
+
+/// Refuse `path` (given with `flag`) now if it could not be written later: it exists (unless
+/// `overwrite`), it is a folder, or one of its ancestors is not a folder.
+pub fn check_new_file(path: &Path, flag: &str, overwrite: bool) -> anyhow::Result<()> {
+    if path.is_dir() {
+        bail!(
+            "{flag} {} is a folder; give a file name inside it",
+            path.display()
+        );
+    }
+    if path.exists() && !overwrite {
+        bail!(
+            "{} already exists; semiseg never overwrites: choose another {flag}",
+            path.display()
+        );
+    }
+    // the nearest ancestor that exists must be a folder (then the rest can be created)
+    let mut ancestor = path.parent();
+    while let Some(dir) = ancestor {
+        if dir.as_os_str().is_empty() {
+            break; // a bare file name: the current folder
+        }
+        if dir.exists() {
+            if !dir.is_dir() {
+                bail!(
+                    "{flag} {}: {} is a file, not a folder; choose another {flag}",
+                    path.display(),
+                    dir.display()
+                );
+            }
+            break;
+        }
+        ancestor = dir.parent();
+    }
+    Ok(())
+}
+
+/// Create the folders above `path` that do not exist yet (call right before writing it).
+pub fn create_parent(path: &Path) -> anyhow::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .with_context(|| {
+                format!(
+                    "creating the folder {} for {}",
+                    dir.display(),
+                    path.display()
+                )
+            }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_could_not_be_written_and_creates_missing_folders_only_on_write() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("mask.nii.gz");
+        std::fs::write(&file, "mine").unwrap();
+        let e = check_new_file(&file, "-o", false).unwrap_err().to_string();
+        assert!(e.contains("already exists") && e.contains("-o"), "{e}");
+        check_new_file(&file, "--csv", true).unwrap();
+        let e = check_new_file(d.path(), "-o", true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a folder"), "{e}");
+        let under_file = file.join("x").join("y.nii.gz");
+        let e = check_new_file(&under_file, "-o", false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a file, not a folder"), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+
+        let nested = d.path().join("a").join("b").join("mask.nii.gz");
+        check_new_file(&nested, "-o", false).unwrap();
+        assert!(!d.path().join("a").exists(), "the check creates nothing");
+        create_parent(&nested).unwrap();
+        assert!(d.path().join("a").join("b").is_dir());
+        check_new_file(Path::new("bare-name.csv"), "--csv", false).unwrap();
+        create_parent(Path::new("bare-name.csv")).unwrap();
+    }
+}
