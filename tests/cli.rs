@@ -71,6 +71,19 @@ fn inspect_reports_bad_files() {
     let missing = dir.path().join("missing.nii.gz");
     let err = cli(&["inspect", missing.to_str().unwrap()]).unwrap_err();
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    // a folder is not a scan; a file or a missing path is not a dataset folder
+    let d = dir.path().to_str().unwrap();
+    let err = cli(&["inspect", d]).unwrap_err();
+    assert!(
+        err.contains("is a folder") && err.contains("semiseg dataset"),
+        "{err}"
+    );
+    let err = cli(&["dataset", missing.to_str().unwrap()]).unwrap_err();
+    assert!(err.contains("no such folder"), "{err}");
+    let err = cli(&["dataset", bad.to_str().unwrap()]).unwrap_err();
+    assert!(err.contains("is a file, not a folder"), "{err}");
+    let err = cli(&["dataset", d]).unwrap_err();
+    assert!(err.contains("no cases found"), "{err}");
 }
 
 /// A small mask volume written as `dir/name`.

@@ -39,6 +39,8 @@ pub enum DataError {
     },
     #[error("{path}: invalid dataset.json: {reason}")]
     Json { path: PathBuf, reason: String },
+    #[error("{dir}: {}; give the dataset folder (the one with imagesTr/ and labelsTr/ or a dataset.json)", if *.exists { "is a file, not a folder" } else { "no such folder" })]
+    NotAFolder { dir: PathBuf, exists: bool },
     #[error("{dir}: no cases found: expected imagesTr/ and labelsTr/ with .nii.gz files, or a dataset.json listing them")]
     NoCases { dir: PathBuf },
     #[error("{dir}: {count} file(s) listed but missing, e.g. {first}")]

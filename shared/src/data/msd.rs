@@ -90,6 +90,12 @@ impl Dataset {
     /// (paths relative to the folder); otherwise `labelsTr/` and `imagesTr/` are paired by id.
     pub fn open(root: impl AsRef<Path>) -> Result<Dataset, DataError> {
         let root = root.as_ref().to_path_buf();
+        if !root.is_dir() {
+            return Err(DataError::NotAFolder {
+                exists: root.exists(),
+                dir: root,
+            });
+        }
         let json_path = root.join("dataset.json");
         let mut name = root
             .file_name()

@@ -28,6 +28,13 @@ pub fn run(a: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         first_volume_of_4d: true,
         ..ReadOptions::default()
     };
+    if a.scan.is_dir() {
+        anyhow::bail!(
+            "{} is a folder; give one scan (.nii or .nii.gz), or see a dataset folder with `semiseg dataset {}`",
+            a.scan.display(),
+            a.scan.display()
+        );
+    }
     let vol = read_nifti(&a.scan, &opts)?;
     let h = &vol.header;
     let nd = h.dim[0].clamp(1, 7) as usize;
