@@ -117,8 +117,19 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
         "best/encoders.mpk",
         "evaluations/initial/metrics.json",
         "evaluations/epoch_0002/metrics.json",
+        "report.md",
+        "curves.svg",
     ] {
         assert!(run.join(f).exists(), "{f} missing");
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    for want in [
+        "**Trained** 2 of 2 epochs (100.0%)",
+        "48 train",
+        "## Epochs (`epochs.csv`)",
+        "semiseg train amvlm --config",
+    ] {
+        assert!(report.contains(want), "{want:?} not in\n{report}");
     }
     let maps = std::fs::read_dir(run.join("evaluations/epoch_0002/maps"))
         .unwrap()

@@ -241,6 +241,29 @@ fn runs_are_reproducible_resumable_and_usable() {
         rows.len() == 3 && rows[1][1] == "0" && rows[2][1] == "3" && !rows[2][4].is_empty(),
         "{sessions}"
     );
+    // each session ends by writing the run's report, from the run's own files
+    let report = std::fs::read_to_string(c.join("report.md")).unwrap();
+    for want in [
+        "**Trained** 6 of 6 steps (100.0%)",
+        "over 2 session(s)",
+        "| 6 |",
+        "semiseg train simcvd --config",
+        "![training curves](curves.svg)",
+    ] {
+        assert!(report.contains(want), "{want:?} not in\n{report}");
+    }
+    assert!(std::fs::read_to_string(c.join("curves.svg"))
+        .unwrap()
+        .contains(">\nseg\n<"));
+    let out = cli(&["report", "--run", s(&c)]).unwrap();
+    assert!(
+        out.contains("report.md") && out.contains("curves.svg"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.join("report.md")).unwrap(),
+        report
+    );
     // the training clock continues from the checkpoint instead of restarting at 0
     let secs = train_log(&c).1;
     assert!(

@@ -75,6 +75,14 @@ pub enum Command {
                       SHA-256. The browser page loads it, and `semiseg predict --model FILE` runs it natively."
     )]
     Export(ExportArgs),
+    /// Write a run's report (report.md and curves.svg in the run folder) from its files.
+    #[command(after_help = "Example:\n  semiseg report --run runs/la-simcvd-16\n\n\
+                      The report says what was trained on which data with which seed, how far, the \
+                      evaluations during training and of `eval-model`, the training curves (curves.svg, one \
+                      panel per column of train_log.csv), the sessions and the commands that reproduce the run. \
+                      Training writes it at the end of every session; run this while a run is going, or after \
+                      an `eval-model`. Only report.md and curves.svg are written.")]
+    Report(ReportArgs),
     /// Segment one scan with a trained run and write the mask as NIfTI aligned with the scan.
     #[command(
         after_help = "Examples:\n  semiseg predict --model runs/simcvd-16L-20261122-010000 scan.nii.gz -o scan_mask.nii.gz\n  \
@@ -411,6 +419,13 @@ pub struct PredictArgs {
     pub largest_component: bool,
     #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
     pub backend: BackendKind,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
 }
 
 #[derive(Debug, Args)]

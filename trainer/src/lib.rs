@@ -12,6 +12,7 @@ mod output_file;
 mod progress;
 mod report;
 pub mod run_dir;
+pub mod run_report;
 pub mod simcvd;
 pub mod synth2d;
 

@@ -9,6 +9,7 @@ mod eval_model;
 mod export;
 mod inspect;
 mod predict;
+mod report;
 mod synth;
 mod train;
 mod train_amvlm;
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::EvalModel(a) => eval_model::run(&a, out),
         Command::Predict(a) => predict::run(&a, out),
         Command::Export(a) => export::run(&a, out),
+        Command::Report(a) => report::run(&a, out),
         Command::Synth(SynthCommand::ThreeD(a)) => synth::run_3d(&a, out),
         Command::Synth(SynthCommand::TwoD(a)) => synth::run_2d(&a, out),
         Command::Bench(BenchCommand::Simcvd(a)) => bench::run(&a, out),
