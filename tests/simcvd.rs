@@ -197,6 +197,17 @@ fn runs_are_reproducible_resumable_and_usable() {
     stop.extend(["--stop-after", "3"]);
     let out = train(&st, "c", &stop).unwrap();
     assert!(out.contains("--resume"), "{out}");
+    // a run stopped between evaluations names the step its last Dice is from
+    let out = train(
+        &st,
+        "stopped",
+        &["--steps", "6", "--eval-every", "2", "--stop-after", "3"],
+    )
+    .unwrap();
+    assert!(
+        out.contains("validation Dice at step 2:") && !out.contains("at step 3:"),
+        "{out}"
+    );
     let c = st.runs.join("c");
     let out = cli(&[
         "train",

@@ -217,13 +217,8 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         f(summary.first_loss),
         f(summary.last_loss),
     )?;
-    if let Some(d) = summary.last_dice {
-        writeln!(
-            out,
-            "validation Dice at step {}: {:.2}%",
-            summary.steps_done,
-            100.0 * d
-        )?;
+    if let Some((step, d)) = summary.last_dice {
+        writeln!(out, "validation Dice at step {step}: {:.2}%", 100.0 * d)?;
     }
     if let (Some(d), Some(s)) = (summary.best.best_dice, summary.best.best_step) {
         writeln!(

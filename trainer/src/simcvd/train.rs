@@ -55,7 +55,8 @@ pub struct TrainSummary {
     /// The supervised term alone (the total grows while the ramp brings the other terms in).
     pub first_seg: Option<f64>,
     pub last_seg: Option<f64>,
-    pub last_dice: Option<f64>,
+    /// The last validation Dice of this session, with its step.
+    pub last_dice: Option<(usize, f64)>,
     pub best: TrainState,
 }
 
@@ -173,7 +174,7 @@ pub fn train<B: AutodiffBackend>(
         let done = state.step == cfg.max_steps;
         if (cfg.eval_every > 0 && state.step % cfg.eval_every == 0) || done {
             let dice = evaluate_step(run, cfg, data, &student, device, state.step)?;
-            last_dice = dice;
+            last_dice = dice.map(|d| (state.step, d));
             if let Some(d) = dice {
                 if state.best_dice.is_none_or(|b| d > b) {
                     state.best_dice = Some(d);
