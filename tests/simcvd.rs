@@ -310,6 +310,12 @@ fn runs_are_reproducible_resumable_and_usable() {
     ];
     let out = cli(&eval_model).unwrap();
     assert!(out.contains("mean (2 cases)"), "{out}");
+    // the run's report now has the evaluation's mean row
+    let report = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(
+        out.contains("report:") && report.contains("| `predictions-last` | 2 |"),
+        "{out}\n{report}"
+    );
     let preds = a.join("predictions-last");
     for id in ["synth_008", "synth_009"] {
         let mask = read_nifti(preds.join(format!("{id}.nii.gz")), &Default::default()).unwrap();

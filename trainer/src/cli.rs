@@ -80,8 +80,8 @@ pub enum Command {
                       The report says what was trained on which data with which seed, how far, the \
                       evaluations during training and of `eval-model`, the training curves (curves.svg, one \
                       panel per column of train_log.csv), the sessions and the commands that reproduce the run. \
-                      Training writes it at the end of every session; run this while a run is going, or after \
-                      an `eval-model`. Only report.md and curves.svg are written.")]
+                      Training writes it at the end of every session and `eval-model --run` after its evaluation; \
+                      run this while a run is going. Only report.md and curves.svg are written.")]
     Report(ReportArgs),
     /// Segment one scan with a trained run and write the mask as NIfTI aligned with the scan.
     #[command(

@@ -2,6 +2,7 @@
 
 use crate::cli::{CheckpointArg, EvalModelArgs, SpacingUnit};
 use crate::report::{print_table, write_csv};
+use crate::run_report::write_at_session_end;
 use crate::simcvd::data::TrainData;
 use crate::simcvd::evaluate::evaluate;
 use crate::simcvd::model_io::ModelSource;
@@ -103,5 +104,11 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let csv = pred_dir.join("metrics.csv");
     write_csv(&csv, &named, &mean, SpacingUnit::Voxel)?;
     writeln!(out, "masks and metrics.csv in {}", pred_dir.display())?;
+    // predictions inside the run folder belong in its report
+    if let ModelSource::Run(run) = &model {
+        if pred_dir.parent() == Some(run.root.as_path()) {
+            write_at_session_end(run, out)?;
+        }
+    }
     Ok(())
 }
