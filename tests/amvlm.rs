@@ -76,6 +76,19 @@ fn setup_with(train: usize, val: usize, config: &str, synth: &[&str]) -> Setup {
     }
 }
 
+/// `train amvlm --resume RUN` on the CPU, quietly.
+fn resume(run: &Path) -> Result<String, String> {
+    cli(&[
+        "train",
+        "amvlm",
+        "--resume",
+        s(run),
+        "--backend",
+        "cpu",
+        "--quiet",
+    ])
+}
+
 fn train(st: &Setup, name: &str, extra: &[&str]) -> Result<String, String> {
     let mut args = vec![
         "train",
@@ -144,16 +157,7 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
     );
 
     // a finished run resumed says so and trains nothing
-    let again = cli(&[
-        "train",
-        "amvlm",
-        "--resume",
-        s(&run),
-        "--backend",
-        "cpu",
-        "--quiet",
-    ])
-    .unwrap();
+    let again = resume(&run).unwrap();
     assert!(
         again.contains("has finished its 2 epochs") && again.contains("eval-amvlm --run"),
         "{again}"
@@ -162,16 +166,7 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
     // Stop after one epoch, resume: the log equals the uninterrupted run's.
     let part = train(&st, "part", &["--stop-after", "1"]).unwrap();
     assert!(part.contains("continue with"), "{part}");
-    let resumed = cli(&[
-        "train",
-        "amvlm",
-        "--resume",
-        s(&st.runs.join("part")),
-        "--backend",
-        "cpu",
-        "--quiet",
-    ])
-    .unwrap();
+    let resumed = resume(&st.runs.join("part")).unwrap();
     assert!(
         resumed.contains("resuming") && resumed.contains("epochs 2/2"),
         "{resumed}"

@@ -62,6 +62,19 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `train simcvd --resume RUN` on the CPU, quietly.
+fn resume(run: &Path) -> Result<String, String> {
+    cli(&[
+        "train",
+        "simcvd",
+        "--resume",
+        s(run),
+        "--backend",
+        "cpu",
+        "--quiet",
+    ])
+}
+
 fn train(st: &Setup, name: &str, extra: &[&str]) -> Result<String, String> {
     train_on(st, name, "cpu", extra)
 }
@@ -169,16 +182,7 @@ fn ctrl_c_checkpoints_and_the_resumed_run_equals_the_uninterrupted_one() {
         .join("checkpoints")
         .join(format!("step_{done:06}"))
         .is_dir());
-    cli(&[
-        "train",
-        "simcvd",
-        "--resume",
-        s(&run),
-        "--backend",
-        "cpu",
-        "--quiet",
-    ])
-    .unwrap();
+    resume(&run).unwrap();
     assert_eq!(
         log(&st.runs.join("whole")),
         log(&run),
@@ -209,31 +213,13 @@ fn runs_are_reproducible_resumable_and_usable() {
         "{out}"
     );
     let c = st.runs.join("c");
-    let out = cli(&[
-        "train",
-        "simcvd",
-        "--resume",
-        s(&c),
-        "--backend",
-        "cpu",
-        "--quiet",
-    ])
-    .unwrap();
+    let out = resume(&c).unwrap();
     assert!(
         out.contains("resuming") && out.contains("steps 6/6"),
         "{out}"
     );
     // resuming a finished run says so and trains nothing (no new session row below)
-    let out = cli(&[
-        "train",
-        "simcvd",
-        "--resume",
-        s(&c),
-        "--backend",
-        "cpu",
-        "--quiet",
-    ])
-    .unwrap();
+    let out = resume(&c).unwrap();
     assert!(
         out.contains("has finished its 6 steps") && out.contains("eval-model --run"),
         "{out}"

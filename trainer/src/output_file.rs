@@ -6,20 +6,27 @@
 use anyhow::{bail, Context};
 use std::path::Path;
 
-/// Refuse `path` (given with `flag`) now if it could not be written later: it exists (unless
-/// `overwrite`), it is a folder, or one of its ancestors is not a folder.
-pub fn check_new_file(path: &Path, flag: &str, overwrite: bool) -> anyhow::Result<()> {
+/// Refuse `path` (given with `flag`) now if it could not be written later: it is a folder, one of
+/// its ancestors is not a folder, or it exists. `overwrite` is the command's `--overwrite` (`None`
+/// where it has none): with `Some(true)` an existing file is accepted.
+pub fn check_new_file(path: &Path, flag: &str, overwrite: Option<bool>) -> anyhow::Result<()> {
     if path.is_dir() {
         bail!(
             "{flag} {} is a folder; give a file name inside it",
             path.display()
         );
     }
-    if path.exists() && !overwrite {
-        bail!(
+    match overwrite {
+        _ if !path.exists() => {}
+        None => bail!(
             "{} already exists; semiseg never overwrites: choose another {flag}",
             path.display()
-        );
+        ),
+        Some(false) => bail!(
+            "{} already exists; choose another {flag} or pass --overwrite",
+            path.display()
+        ),
+        Some(true) => {}
     }
     // the nearest ancestor that exists must be a folder (then the rest can be created)
     let mut ancestor = path.parent();
@@ -66,26 +73,33 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let file = d.path().join("mask.nii.gz");
         std::fs::write(&file, "mine").unwrap();
-        let e = check_new_file(&file, "-o", false).unwrap_err().to_string();
+        let e = check_new_file(&file, "-o", None).unwrap_err().to_string();
         assert!(e.contains("already exists") && e.contains("-o"), "{e}");
-        check_new_file(&file, "--csv", true).unwrap();
-        let e = check_new_file(d.path(), "-o", true)
+        let e = check_new_file(&file, "--csv", Some(false))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("already exists") && e.contains("--overwrite"),
+            "{e}"
+        );
+        check_new_file(&file, "--csv", Some(true)).unwrap();
+        let e = check_new_file(d.path(), "-o", Some(true))
             .unwrap_err()
             .to_string();
         assert!(e.contains("is a folder"), "{e}");
         let under_file = file.join("x").join("y.nii.gz");
-        let e = check_new_file(&under_file, "-o", false)
+        let e = check_new_file(&under_file, "-o", None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("is a file, not a folder"), "{e}");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
 
         let nested = d.path().join("a").join("b").join("mask.nii.gz");
-        check_new_file(&nested, "-o", false).unwrap();
+        check_new_file(&nested, "-o", None).unwrap();
         assert!(!d.path().join("a").exists(), "the check creates nothing");
         create_parent(&nested).unwrap();
         assert!(d.path().join("a").join("b").is_dir());
-        check_new_file(Path::new("bare-name.csv"), "--csv", false).unwrap();
+        check_new_file(Path::new("bare-name.csv"), "--csv", None).unwrap();
         create_parent(Path::new("bare-name.csv")).unwrap();
     }
 }

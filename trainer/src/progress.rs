@@ -127,7 +127,7 @@ impl Lines {
 }
 
 /// `3h 05m`, `4m 10s`, `12s`.
-fn duration_text(secs: f64) -> String {
+pub fn duration_text(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
     match (s / 3600, (s % 3600) / 60, s % 60) {
         (0, 0, sec) => format!("{sec}s"),

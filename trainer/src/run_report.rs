@@ -5,6 +5,7 @@
 //! file of the run. These two files belong to semiseg and are rewritten each time; everything
 //! else in the folder is only read.
 
+use crate::progress::duration_text;
 use crate::report::read_csv_mean;
 use crate::run_dir::{write_atomic, RunDir};
 use anyhow::Context;
@@ -248,15 +249,6 @@ fn curves_svg(panels: &[Panel]) -> anyhow::Result<String> {
     Ok(svg)
 }
 
-fn fmt_duration(seconds: f64) -> String {
-    let m = (seconds / 60.0).round() as u64;
-    if m >= 60 {
-        format!("{} h {:02} min", m / 60, m % 60)
-    } else {
-        format!("{m} min")
-    }
-}
-
 /// Write `report.md` and `curves.svg` into the run folder; returns the report's path.
 pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
     let config_text = std::fs::read_to_string(run.config())
@@ -349,7 +341,7 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
             let _ = write!(line, " {unit}");
         }
         if let Some(s) = last("seconds") {
-            let _ = write!(line, " in {} of training", fmt_duration(s));
+            let _ = write!(line, " in {} of training", duration_text(s));
         }
         if let Some(s) = &sessions {
             let _ = write!(line, ", over {} session(s)", s.rows.len());
@@ -511,9 +503,9 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// At the end of a training session: write the report and say where, or say why not (a report
-/// that cannot be written never fails the training it describes).
-pub fn write_at_session_end(run: &RunDir, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+/// After a training session or an `eval-model` of the run: write the report and say where, or
+/// say why not (a report that cannot be written never fails the work it describes).
+pub fn write_report_or_warn(run: &RunDir, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     match write_report(run) {
         Ok(p) => writeln!(out, "report: {}", p.display()),
         Err(e) => writeln!(
@@ -590,7 +582,7 @@ mod tests {
         for want in [
             "# Run `demo-run`",
             "**Method** simcvd; **data** toy (2 labeled, 1 unlabeled, 1 test) from `/data/toy`; **seed** 7.",
-            "**Trained** 4 of 8 steps (50.0%) in 2 min of training, over 1 session(s).",
+            "**Trained** 4 of 8 steps (50.0%) in 2m 00s of training, over 1 session(s).",
             "**Best validation Dice** 81.25% at step 4",
             "| step | Dice % | Jaccard % | 95HD (voxels) | ASD (voxels) |",
             "| 4 | 81.25 | 68.42 | 4.25 | 1.00 |",

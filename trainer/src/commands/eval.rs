@@ -65,13 +65,7 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     };
     if let Some(csv) = &a.csv {
-        if csv.is_file() && !a.overwrite {
-            bail!(
-                "{} already exists; choose another --csv or pass --overwrite",
-                csv.display()
-            );
-        }
-        check_new_file(csv, "--csv", true)?;
+        check_new_file(csv, "--csv", Some(a.overwrite))?;
     }
 
     let results: Vec<(String, CaseMetrics)> = ids

@@ -2,7 +2,7 @@
 
 use crate::cli::{CheckpointArg, EvalModelArgs, SpacingUnit};
 use crate::report::{print_table, write_csv};
-use crate::run_report::write_at_session_end;
+use crate::run_report::write_report_or_warn;
 use crate::simcvd::data::TrainData;
 use crate::simcvd::evaluate::evaluate;
 use crate::simcvd::model_io::ModelSource;
@@ -107,7 +107,7 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     // predictions inside the run folder belong in its report
     if let ModelSource::Run(run) = &model {
         if pred_dir.parent() == Some(run.root.as_path()) {
-            write_at_session_end(run, out)?;
+            write_report_or_warn(run, out)?;
         }
     }
     Ok(())

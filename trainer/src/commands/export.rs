@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    check_new_file(&a.output, "-o", false)?;
+    check_new_file(&a.output, "-o", None)?;
     let run = RunDir::open(&a.run)?;
     let device = Default::default();
     let (cfg, model) = load_run_model::<Flex>(&run, a.checkpoint, &device)?;
@@ -75,9 +75,6 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     let bundle = ModelBundle::new(&model.net, card);
     let bytes = bundle.encode();
-    if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
     create_parent(&a.output)?;
     write_atomic(&a.output, &bytes)?;
     writeln!(

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::time::Instant;
 
 pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    check_new_file(&a.output, "-o", false)?;
+    check_new_file(&a.output, "-o", None)?;
     // a bundle file (`semiseg export`) or a run folder
     let model = ModelSource::open(&a.model)?;
     let (patch, stride) = model.patch_stride()?;

@@ -4,7 +4,7 @@
 use crate::cli::{MethodArg, TrainSimcvdArgs};
 use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
-use crate::run_report::write_at_session_end;
+use crate::run_report::write_report_or_warn;
 use crate::simcvd::data::TrainData;
 use crate::simcvd::memory;
 use crate::simcvd::train::{train, TrainOptions, TrainState};
@@ -234,7 +234,7 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             run.root.display()
         )?;
     }
-    write_at_session_end(&run, out)?;
+    write_report_or_warn(&run, out)?;
     Ok(())
 }
 

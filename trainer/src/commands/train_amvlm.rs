@@ -7,7 +7,7 @@ use crate::amvlm::train::{train, PretrainState, TrainOptions};
 use crate::cli::TrainAmvlmArgs;
 use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
-use crate::run_report::write_at_session_end;
+use crate::run_report::write_report_or_warn;
 use crate::with_backend;
 use anyhow::{bail, Context};
 use burn::tensor::backend::Backend;
@@ -245,6 +245,6 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             run.root.display()
         )?;
     }
-    write_at_session_end(&run, out)?;
+    write_report_or_warn(&run, out)?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use semiseg::amvlm::AmvlmConfig;
 use std::io::Write;
 
 pub fn run(a: &VocabArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    check_new_file(&a.out, "--out", false)?;
+    check_new_file(&a.out, "--out", None)?;
     let cfg = AmvlmConfig {
         vocab_size: a.size,
         lowercase: !a.cased,
