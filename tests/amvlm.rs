@@ -178,6 +178,28 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
     assert_eq!(full.0, part);
     // the training clock continues across the resume instead of restarting at 0
     assert!(secs.windows(2).all(|w| w[1] >= w[0]), "{secs:?}");
+    // compared, the two runs have the same config and the same held-out recall at epoch 2
+    let out = cli(&[
+        "compare",
+        s(&st.runs.join("full")),
+        s(&st.runs.join("part")),
+    ])
+    .unwrap();
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("| {name} ")) && l.matches('|').count() == 5)
+            .unwrap_or_else(|| panic!("no {name} row in\n{out}"))
+            .split('|')
+            .skip(2)
+            .map(str::trim)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        out.contains("at epoch 2, the last epoch every run evaluated (epochs.csv)")
+            && out.contains("| none "),
+        "{out}"
+    );
+    assert_eq!(row("full"), row("part"), "{out}");
 
     // Resuming with other data is refused before anything is written.
     let other = st.dir.path().join("other");

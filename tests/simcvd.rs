@@ -318,6 +318,41 @@ fn runs_are_reproducible_resumable_and_usable() {
     }
     let err = cli(&eval_model).unwrap_err();
     assert!(err.contains("already exists"), "{err}");
+    // compared: d differs from a by its seed; both evaluated step 6; a's eval-model row
+    let csv = st.runs.join("tables/a-d.csv");
+    let out = cli(&["compare", s(&a), s(&st.runs.join("d")), "--csv", s(&csv)]).unwrap();
+    assert!(
+        out.contains("| seed=7 ")
+            && out.contains("at step 6, the last step every run evaluated")
+            && out.contains("| predictions-last | 2 "),
+        "{out}"
+    );
+    let dice = |r: &Path| {
+        let t = std::fs::read_to_string(r.join("evaluations/summary.csv")).unwrap();
+        let v: f64 = t
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        format!("{:.2}", 100.0 * v)
+    };
+    let squeezed: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let want = format!("| a | {} |", dice(&a));
+    assert!(
+        squeezed.iter().any(|l| l.starts_with(&want)),
+        "{want} in\n{out}"
+    );
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+    let err = cli(&["compare", s(&a), "--csv", s(&csv)]).unwrap_err();
+    assert!(err.contains("already exists"), "{err}");
     // a coarser stride (faster on a CPU) says it is not the B6 protocol; one past the patch is refused
     let (coarse_dir, bad_dir) = (a.join("pred-coarse"), a.join("pred-bad"));
     let coarse = [

@@ -83,6 +83,20 @@ pub enum Command {
                       Training writes it at the end of every session and `eval-model --run` after its evaluation; \
                       run this while a run is going. Only report.md and curves.svg are written.")]
     Report(ReportArgs),
+    /// Compare runs side by side: config differences, progress, evaluations (a Markdown table).
+    #[command(
+        after_help = "Examples:\n  semiseg compare runs/la-simcvd-8 runs/la-sup-8\n  \
+                      semiseg compare runs/la-simcvd-16 runs/la-simcvd-8 --step 2000 --csv compare.csv\n\n\
+                      For each run: its method, data and seed, how far it trained, and what its config.toml \
+                      changes against the first run's (e.g. method=supervised, use_pd=false for an ablation). \
+                      Then every run's evaluation during training at one step (the last step every run \
+                      evaluated, or --step; epochs for AMVLM runs), the headline metric (Dice, or recall@1) at \
+                      every evaluated step, and the eval-model results in the run folders. Every number is read \
+                      from the runs' files; runs in progress can be compared. --csv writes every evaluation of \
+                      every run (values as the run files have them). Runs must be of one kind (SimCVD/V-Net or \
+                      AMVLM)."
+    )]
+    Compare(CompareArgs),
     /// Segment one scan with a trained run and write the mask as NIfTI aligned with the scan.
     #[command(
         after_help = "Examples:\n  semiseg predict --model runs/simcvd-16L-20261122-010000 scan.nii.gz -o scan_mask.nii.gz\n  \
@@ -426,6 +440,19 @@ pub struct ReportArgs {
     /// The run folder.
     #[arg(long)]
     pub run: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run folders; the first is the reference for config differences.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The step (epoch for AMVLM runs) of the evaluation table; every run must have evaluated it.
+    #[arg(long)]
+    pub step: Option<u64>,
+    /// Also write every evaluation of every run to this CSV file (must not exist).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod interrupt;
 mod output_file;
 mod progress;
 mod report;
+pub mod run_compare;
 pub mod run_dir;
 pub mod run_report;
 pub mod simcvd;

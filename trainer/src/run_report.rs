@@ -95,6 +95,20 @@ pub fn moving_average(v: &[f64], window: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The case counts of a run's `manifest.json`, e.g. `["8 labeled", "72 unlabeled", "20 test"]`.
+pub fn data_counts(manifest: &serde_json::Value) -> Vec<String> {
+    ["labeled", "unlabeled", "test", "train", "held_out"]
+        .iter()
+        .filter_map(|k| {
+            let v = &manifest[*k];
+            let n = v
+                .as_u64()
+                .or_else(|| v.as_array().map(|a| a.len() as u64))?;
+            Some(format!("{n} {}", k.replace('_', "-")))
+        })
+        .collect()
+}
+
 /// One panel of `curves.svg`: named series of (x, y) points.
 struct Panel {
     title: String,
@@ -288,16 +302,7 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
         if let Some(d) = m["dataset"].as_str() {
             let _ = write!(what, "; **data** {d}");
         }
-        let counts: Vec<String> = ["labeled", "unlabeled", "test", "train", "held_out"]
-            .iter()
-            .filter_map(|k| {
-                let v = &m[*k];
-                let n = v
-                    .as_u64()
-                    .or_else(|| v.as_array().map(|a| a.len() as u64))?;
-                Some(format!("{n} {}", k.replace('_', "-")))
-            })
-            .collect();
+        let counts = data_counts(m);
         if !counts.is_empty() {
             let _ = write!(what, " ({})", counts.join(", "));
         }

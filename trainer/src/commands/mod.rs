@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_amvlm;
+mod compare;
 mod dataset;
 mod eval;
 mod eval_amvlm;
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Predict(a) => predict::run(&a, out),
         Command::Export(a) => export::run(&a, out),
         Command::Report(a) => report::run(&a, out),
+        Command::Compare(a) => compare::run(&a, out),
         Command::Synth(SynthCommand::ThreeD(a)) => synth::run_3d(&a, out),
         Command::Synth(SynthCommand::TwoD(a)) => synth::run_2d(&a, out),
         Command::Bench(BenchCommand::Simcvd(a)) => bench::run(&a, out),
