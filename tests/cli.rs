@@ -86,6 +86,56 @@ fn inspect_reports_bad_files() {
     assert!(err.contains("no cases found"), "{err}");
 }
 
+#[test]
+fn the_wrong_kind_of_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // a slice exported as PNG, opened as a scan
+    std::fs::write(p("slice.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let err = cli(&["inspect", &p("slice.png")]).unwrap_err();
+    assert!(
+        err.contains("not a NIfTI file: it is a PNG image; semiseg reads 3D volumes in NIfTI"),
+        "{err}"
+    );
+    // a 2D image-text dataset given to the V-Net, and a 3D one given to AMVLM
+    std::fs::create_dir_all(dir.path().join("qata/Train_Folder/img")).unwrap();
+    let err = cli(&[
+        "train",
+        "simcvd",
+        "--data",
+        &p("qata"),
+        "--backend",
+        "cpu",
+        "--runs",
+        &p("runs"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("2D image-text dataset") && err.contains("semiseg train amvlm"),
+        "{err}"
+    );
+    std::fs::create_dir_all(dir.path().join("la/imagesTr")).unwrap();
+    let err = cli(&[
+        "train",
+        "amvlm",
+        "--data",
+        &p("la"),
+        "--backend",
+        "cpu",
+        "--runs",
+        &p("runs"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("not an LViT dataset") && err.contains("semiseg train simcvd"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("runs").exists(),
+        "a refused run left a folder"
+    );
+}
+
 /// A small mask volume written as `dir/name`.
 fn write_mask(dir: &Path, name: &str, vol: &Volume) {
     std::fs::create_dir_all(dir).unwrap();

@@ -114,7 +114,7 @@ pub enum LvitError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error("{root}: not an LViT dataset: expected Train_Folder/ (img/, labelcol/, Train_text.xlsx) or Train_all/ (img/, Train_text_all.xlsx)")]
+    #[error("{root}: not an LViT dataset: expected Train_Folder/ (img/, labelcol/, Train_text.xlsx) or Train_all/ (img/, Train_text_all.xlsx){}", if root.join("imagesTr").is_dir() { "; this folder has imagesTr/, a 3D volume dataset: train the V-Net on it with `semiseg train simcvd`" } else { "" })]
     NotLvit { root: PathBuf },
     #[error(
         "{path}: missing; a split folder needs img/ (images), labelcol/ (masks) and its text table"

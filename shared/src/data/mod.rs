@@ -43,6 +43,8 @@ pub enum DataError {
     NotAFolder { dir: PathBuf, exists: bool },
     #[error("{dir}: no cases found: expected imagesTr/ and labelsTr/ with .nii.gz files, or a dataset.json listing them")]
     NoCases { dir: PathBuf },
+    #[error("{dir}: this is a 2D image-text dataset (LViT layout, Train_Folder/ or Train_all/), and the V-Net segments 3D volumes; train AMVLM on it (`semiseg train amvlm --data {dir}`), or give a folder with imagesTr/ and labelsTr/")]
+    TwoDimensional { dir: PathBuf },
     #[error("{dir}: {count} file(s) listed but missing, e.g. {first}")]
     Missing {
         dir: PathBuf,

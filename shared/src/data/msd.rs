@@ -169,6 +169,9 @@ impl Dataset {
     fn scan_folders(root: &Path) -> Result<Vec<Case>, DataError> {
         let images_dir = root.join("imagesTr");
         if !images_dir.is_dir() {
+            if super::LvitDataset::is_lvit(root) {
+                return Err(DataError::TwoDimensional { dir: root.into() });
+            }
             return Err(DataError::NoCases { dir: root.into() });
         }
         let labels_dir = root.join("labelsTr");

@@ -95,6 +95,34 @@ impl Fields<'_> {
     field!(f64, f64);
 }
 
+/// What a file that is not NIfTI is, from its magic bytes, and what to do with it: the formats
+/// people most often open by mistake (a slice exported as an image, a DICOM file, an archive).
+fn other_format(bytes: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    let at = |offset: usize, magic: &[u8]| bytes.get(offset..offset + magic.len()) == Some(magic);
+    Some(if starts(b"\x89PNG") {
+        "it is a PNG image; semiseg reads 3D volumes in NIfTI (.nii, .nii.gz)"
+    } else if starts(&[0xff, 0xd8, 0xff]) {
+        "it is a JPEG image; semiseg reads 3D volumes in NIfTI (.nii, .nii.gz)"
+    } else if starts(b"II*\0") || starts(b"MM\0*") {
+        "it is a TIFF image; semiseg reads 3D volumes in NIfTI (.nii, .nii.gz)"
+    } else if at(128, b"DICM") {
+        "it is a DICOM file; convert the series to one NIfTI volume first (e.g. with dcm2niix)"
+    } else if starts(b"NRRD") {
+        "it is an NRRD volume; convert it to NIfTI first (e.g. with 3D Slicer or SimpleITK)"
+    } else if starts(b"ObjectType") {
+        "it is a MetaImage (.mha/.mhd) volume; convert it to NIfTI first (e.g. with SimpleITK)"
+    } else if starts(b"\x89HDF") {
+        "it is an HDF5 file (e.g. the .h5 volumes of UA-MT's LA release); export the image to NIfTI first"
+    } else if starts(b"PK\x03\x04") {
+        "it is a ZIP archive; unpack it and open the .nii or .nii.gz inside"
+    } else if at(257, b"ustar") {
+        "it is a tar archive; unpack it and open the .nii or .nii.gz inside"
+    } else {
+        return None;
+    })
+}
+
 impl NiftiHeader {
     /// Size in bytes of the header on disk.
     pub fn size(&self) -> usize {
@@ -136,6 +164,8 @@ impl NiftiHeader {
                 Endian::Big
             };
             Self::parse_nifti2(&bytes[..NIFTI2_SIZE], endian)
+        } else if let Some(what) = other_format(bytes) {
+            Err(ParseError::NotNifti(what.into()))
         } else {
             Err(ParseError::NotNifti(format!(
                 "the first 4 bytes ({:02x?}) are not a NIfTI header size (348 or 540)",
@@ -427,6 +457,29 @@ mod tests {
         let (m, src) = h.affine();
         assert_eq!(src, AffineSource::Pixdim);
         assert_eq!(m[0][0], 0.5);
+    }
+
+    #[test]
+    fn names_the_formats_opened_by_mistake() {
+        let reason = |bytes: &[u8]| match NiftiHeader::parse(bytes) {
+            Err(ParseError::NotNifti(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        assert!(reason(b"\x89PNG\r\n\x1a\n").starts_with("it is a PNG image"));
+        assert!(reason(&[0xff, 0xd8, 0xff, 0xe0]).starts_with("it is a JPEG image"));
+        assert!(reason(b"MM\0*\0\0\0\x08").starts_with("it is a TIFF image"));
+        let mut dicom = vec![0u8; 540];
+        dicom[128..132].copy_from_slice(b"DICM");
+        assert!(reason(&dicom).contains("DICOM file; convert the series"));
+        assert!(reason(b"NRRD0004\n").contains("NRRD"));
+        assert!(reason(b"ObjectType = Image\n").contains("MetaImage"));
+        assert!(reason(b"\x89HDF\r\n\x1a\n").contains("HDF5"));
+        assert!(reason(b"PK\x03\x04 not a scan").contains("ZIP archive"));
+        let mut tar = vec![b'a'; 540];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert!(reason(&tar).contains("tar archive"));
+        // anything else: the bytes that were found
+        assert!(reason(b"hello, world").contains("are not a NIfTI header size"));
     }
 
     #[test]
