@@ -11,7 +11,6 @@ use crate::run_report::{data_counts, Table};
 use anyhow::{bail, Context};
 use comfy_table::presets::ASCII_MARKDOWN;
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Which kind of run: the two trainers write their evaluations differently.
@@ -243,50 +242,40 @@ impl Comparison {
     /// The comparison as Markdown; `at` picks the step (epoch) of the evaluation table instead of
     /// the last one every run evaluated.
     pub fn markdown(&self, at: Option<u64>) -> anyhow::Result<String> {
-        let (runs, kind) = (&self.runs, self.kind);
-        let first = &runs[0];
-        let key = kind.key();
-        let mut md = String::new();
+        let mut md = self.runs_table();
+        md += &self.at_one_step(at)?;
+        md += &self.by_step();
+        md += &self.model_evals();
+        Ok(md)
+    }
 
-        // 1. what each run is
-        let _ = writeln!(
-            md,
-            "Runs (config differences are against the first run's config.toml):\n"
-        );
-        let mut t = table(
-            [
-                "run",
-                "method",
-                "data",
-                "seed",
-                "trained",
-                "config differences",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
-        let total_key = match kind {
+    /// What each run is: method, data, seed, progress, config differences from the first run.
+    fn runs_table(&self) -> String {
+        let key = self.kind.key();
+        let total_key = match self.kind {
             Kind::Simcvd => "max_steps",
             Kind::Amvlm => "epochs",
         };
-        for (i, r) in runs.iter().enumerate() {
-            let trained = match (
-                r.trained,
-                r.config.get(total_key).and_then(|v| v.as_integer()),
-            ) {
+        let heads = [
+            "run",
+            "method",
+            "data",
+            "seed",
+            "trained",
+            "config differences",
+        ];
+        let mut t = table(heads.map(String::from).to_vec());
+        for (i, r) in self.runs.iter().enumerate() {
+            let total = r.config.get(total_key).and_then(|v| v.as_integer());
+            let trained = match (r.trained, total) {
                 (Some(d), Some(t)) => format!("{d:.0} of {t} {key}s"),
                 (Some(d), None) => format!("{d:.0} {key}s"),
                 (None, _) => "not started".into(),
             };
-            let diff = if i == 0 {
-                "(reference)".to_string()
-            } else {
-                let d = r.differences(&first.config);
-                if d.is_empty() {
-                    "none".into()
-                } else {
-                    d.join(", ")
-                }
+            let diff = match r.differences(&self.runs[0].config) {
+                _ if i == 0 => "(reference)".to_string(),
+                d if d.is_empty() => "none".into(),
+                d => d.join(", "),
             };
             t.add_row(vec![
                 r.name.clone(),
@@ -299,10 +288,14 @@ impl Comparison {
                 diff,
             ]);
         }
-        let _ = writeln!(md, "{t}\n");
+        format!("Runs (config differences are against the first run's config.toml):\n\n{t}\n\n")
+    }
 
-        // 2. every run at one step
-        let evaluated: Vec<Vec<u64>> = runs.iter().map(Run::eval_keys).collect();
+    /// Every run's evaluation at `at`, or at the last step all evaluated (each run's last when
+    /// there is none).
+    fn at_one_step(&self, at: Option<u64>) -> anyhow::Result<String> {
+        let (kind, key) = (self.kind, self.kind.key());
+        let evaluated: Vec<Vec<u64>> = self.runs.iter().map(Run::eval_keys).collect();
         let common = evaluated
             .iter()
             .map(|k| k.iter().copied().collect::<BTreeSet<u64>>())
@@ -310,7 +303,7 @@ impl Comparison {
             .unwrap_or_default();
         let chosen = match at {
             Some(s) => {
-                for (r, keys) in runs.iter().zip(&evaluated) {
+                for (r, keys) in self.runs.iter().zip(&evaluated) {
                     if !keys.contains(&s) {
                         bail!(
                             "{} has no evaluation at {key} {s} in {}; it has {}",
@@ -326,34 +319,30 @@ impl Comparison {
                 .last()
                 .map(|&s| (s, format!("{key} {s}, the last {key} every run evaluated"))),
         };
-        let metrics = kind.metrics();
         let mut heads = vec!["run".to_string()];
-        heads.extend(metrics.iter().map(|(_, h, _)| h.to_string()));
-        match &chosen {
+        heads.extend(kind.metrics().iter().map(|(_, h, _)| h.to_string()));
+        let (title, t) = match chosen {
             Some((s, what)) => {
-                let _ = writeln!(
-                    md,
-                    "Evaluation during training at {what} ({}):\n",
-                    kind.table()
-                );
                 let mut t = table(heads);
-                for r in runs {
-                    let v = r.eval_at(*s, true).unwrap_or_default();
+                for r in &self.runs {
                     let mut row = vec![r.name.clone()];
-                    row.extend(v.into_iter().map(number));
+                    row.extend(
+                        r.eval_at(s, true)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(number),
+                    );
                     t.add_row(row);
                 }
-                let _ = writeln!(md, "{t}\n");
+                (
+                    format!("Evaluation during training at {what} ({})", kind.table()),
+                    t,
+                )
             }
             None => {
-                let _ = writeln!(
-                    md,
-                    "No {key} was evaluated by every run ({}); each run's last evaluation:\n",
-                    kind.table()
-                );
                 heads.insert(1, key.to_string());
                 let mut t = table(heads);
-                for (r, keys) in runs.iter().zip(&evaluated) {
+                for (r, keys) in self.runs.iter().zip(&evaluated) {
                     let mut row = vec![r.name.clone()];
                     match keys.last() {
                         Some(&s) => {
@@ -369,68 +358,73 @@ impl Comparison {
                     }
                     t.add_row(row);
                 }
-                let _ = writeln!(md, "{t}\n");
-            }
-        }
-
-        // 3. the headline metric at every evaluated step
-        let all: BTreeSet<u64> = evaluated.iter().flatten().copied().collect();
-        if all.len() > 1 {
-            let (col, head, _) = metrics[0];
-            let _ = writeln!(md, "{head} by {key} (`{col}` of {}):\n", kind.table());
-            let mut heads = vec!["run".to_string()];
-            heads.extend(all.iter().map(|s| s.to_string()));
-            let mut t = table(heads);
-            for r in runs {
-                let mut row = vec![r.name.clone()];
-                row.extend(
-                    all.iter()
-                        .map(|&s| r.eval_at(s, true).map_or(String::new(), |v| number(v[0]))),
+                let title = format!(
+                    "No {key} was evaluated by every run ({}); each run's last evaluation",
+                    kind.table()
                 );
+                (title, t)
+            }
+        };
+        Ok(format!("{title}:\n\n{t}\n\n"))
+    }
+
+    /// The headline metric (the kind's first) at every step any run evaluated.
+    fn by_step(&self) -> String {
+        let (kind, key) = (self.kind, self.kind.key());
+        let all: BTreeSet<u64> = self.runs.iter().flat_map(Run::eval_keys).collect();
+        if all.len() < 2 {
+            return String::new();
+        }
+        let (col, head, _) = kind.metrics()[0];
+        let mut heads = vec!["run".to_string()];
+        heads.extend(all.iter().map(|s| s.to_string()));
+        let mut t = table(heads);
+        for r in &self.runs {
+            let mut row = vec![r.name.clone()];
+            row.extend(
+                all.iter()
+                    .map(|&s| r.eval_at(s, true).map_or(String::new(), |v| number(v[0]))),
+            );
+            t.add_row(row);
+        }
+        format!("{head} by {key} (`{col}` of {}):\n\n{t}\n\n", kind.table())
+    }
+
+    /// The `eval-model` results in the run folders (RUN/*/metrics.csv).
+    fn model_evals(&self) -> String {
+        if self.runs.iter().all(|r| r.model_evals.is_empty()) {
+            return String::new();
+        }
+        let heads = [
+            "run",
+            "folder",
+            "cases",
+            "Dice %",
+            "Jaccard %",
+            "95HD",
+            "ASD",
+        ];
+        let mut t = table(heads.map(String::from).to_vec());
+        for r in &self.runs {
+            for (folder, res) in &r.model_evals {
+                let mut row = vec![r.name.clone(), folder.clone()];
+                match res {
+                    Ok((m, n)) => row.extend([
+                        n.to_string(),
+                        number(100.0 * m.dice),
+                        number(100.0 * m.jaccard),
+                        number(m.hd95),
+                        number(m.asd),
+                    ]),
+                    Err(e) => row.push(format!("unreadable: {e}")),
+                }
                 t.add_row(row);
             }
-            let _ = writeln!(md, "{t}\n");
         }
-
-        // 4. eval-model results in the run folders
-        if runs.iter().any(|r| !r.model_evals.is_empty()) {
-            let _ = writeln!(
-            md,
+        format!(
             "Test-set evaluations of `semiseg eval-model` (RUN/*/metrics.csv; distances in each \
-             file's unit, voxels unless --spacing mm):\n"
-        );
-            let mut t = table(
-                [
-                    "run",
-                    "folder",
-                    "cases",
-                    "Dice %",
-                    "Jaccard %",
-                    "95HD",
-                    "ASD",
-                ]
-                .map(String::from)
-                .to_vec(),
-            );
-            for r in runs {
-                for (folder, res) in &r.model_evals {
-                    let mut row = vec![r.name.clone(), folder.clone()];
-                    match res {
-                        Ok((m, n)) => row.extend([
-                            n.to_string(),
-                            number(100.0 * m.dice),
-                            number(100.0 * m.jaccard),
-                            number(m.hd95),
-                            number(m.asd),
-                        ]),
-                        Err(e) => row.push(format!("unreadable: {e}")),
-                    }
-                    t.add_row(row);
-                }
-            }
-            let _ = writeln!(md, "{t}");
-        }
-        Ok(md)
+             file's unit, voxels unless --spacing mm):\n\n{t}\n"
+        )
     }
 
     /// Every evaluation of every run as CSV: run, method, seed, step (epoch), then the metrics
