@@ -603,6 +603,13 @@ fn bad_training_requests_are_clear_errors() {
     let err = train(&st, "z", &["--labeled", "20"]).unwrap_err();
     assert!(err.contains("only 8"), "{err}");
     assert!(!st.runs.join("z").exists(), "a refused run left a folder");
+    // every training case labeled leaves SimCVD no unlabeled batch: refused, not run as supervised
+    let err = train(&st, "all", &["--labeled", "8"]).unwrap_err();
+    assert!(
+        err.contains("no unlabeled case") && err.contains("--method supervised"),
+        "{err}"
+    );
+    assert!(!st.runs.join("all").exists(), "a refused run left a folder");
     // a step far beyond the machine's memory is refused before it aborts in an allocation
     let err = train(&st, "huge", &["--patch", "1024,1024,1024"]).unwrap_err();
     assert!(

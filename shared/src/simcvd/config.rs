@@ -15,6 +15,17 @@ pub enum Method {
     Supervised,
 }
 
+impl Method {
+    /// The name in `config.toml` and on the command line (`--method`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Simcvd => "simcvd",
+            Method::MeanTeacher => "mean-teacher",
+            Method::Supervised => "supervised",
+        }
+    }
+}
+
 /// The configuration of one SimCVD-family run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -191,6 +202,10 @@ mod tests {
         let s = SimcvdConfig::for_method(Method::Supervised);
         assert!(!s.semi_supervised() && s.validate().is_ok());
         assert!(SimcvdConfig::for_method(Method::MeanTeacher).semi_supervised());
+        // the names are serde's (the config file's)
+        for m in [Method::Simcvd, Method::MeanTeacher, Method::Supervised] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.name());
+        }
         let bad = SimcvdConfig {
             patch: [100, 112, 80],
             ..Default::default()

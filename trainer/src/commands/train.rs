@@ -151,6 +151,15 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None => LabeledChoice::First(cfg.labeled),
     };
     let split = Split::from_lists(&ds, choice)?;
+    if cfg.semi_supervised() && split.unlabeled.is_empty() {
+        bail!(
+            "{} labeled cases leave no unlabeled case in the training list for {}'s unlabeled \
+             batch; train the fully supervised V-Net with --method supervised (the paper's \
+             all-labeled row), or label fewer cases",
+            split.labeled.len(),
+            cfg.method.name()
+        );
+    }
     if let Some(run) = &existing {
         check_manifest(run, &split)?;
         let state = crate::checkpoint::latest_state::<TrainState>(run)?;
@@ -186,9 +195,9 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     writeln!(
         out,
-        "run {}: {:?}, {} labeled + {} unlabeled, {} test cases, {} steps on {}",
+        "run {}: {}, {} labeled + {} unlabeled, {} test cases, {} steps on {}",
         run.root.display(),
-        cfg.method,
+        cfg.method.name(),
         split.labeled.len(),
         if cfg.semi_supervised() {
             split.unlabeled.len()
