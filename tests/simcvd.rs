@@ -406,6 +406,34 @@ fn runs_are_reproducible_resumable_and_usable() {
     into[5] = s(&under_file);
     let err = cli(&into).unwrap_err();
     assert!(err.contains("is a file, not a folder"), "{err}");
+    // a scan smaller than the patch (32³ here) is segmented with a note; a single slice is refused
+    let full = read_nifti(&scan, &Default::default()).unwrap();
+    let crop = |dims: [usize; 3]| {
+        let data = (0..dims[0])
+            .flat_map(|i| (0..dims[1]).flat_map(move |j| (0..dims[2]).map(move |k| (i, j, k))))
+            .map(|(i, j, k)| full.data[full.index(i, j, k)])
+            .collect();
+        semiseg::volume::Volume::new(data, dims, full.affine)
+    };
+    for (name, dims) in [("small", [20, 32, 24]), ("slice", [32, 32, 1])] {
+        let path = a.join(format!("{name}.nii.gz"));
+        semiseg::volume::write_nifti(&path, &crop(dims), semiseg::volume::DataType::Float32)
+            .unwrap();
+        let mask = a.join(format!("{name}-mask.nii.gz"));
+        let mut args = into.to_vec();
+        (args[3], args[5]) = (s(&path), s(&mask));
+        match name {
+            "small" => {
+                let out = cli(&args).unwrap();
+                assert!(out.contains("note: the scan (20×32×24) is smaller than the model's 32×32×32 patch along x, z:"), "{out}");
+            }
+            _ => {
+                let err = cli(&args).unwrap_err();
+                assert!(err.contains("a single slice"), "{err}");
+                assert!(!a.join("slice-mask.nii.gz").exists());
+            }
+        }
+    }
     assert_eq!(
         read_nifti(&out_mask, &Default::default()).unwrap().data,
         one.data

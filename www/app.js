@@ -203,6 +203,13 @@ function onWorkerMessage({ data }) {
       (${data.windows} windows).</p><p><span id="mask-voxels">${voxels}</span> foreground voxels, ${ml.toFixed(1)} ml${removed ? ` (${removed} voxels outside the largest component removed)` : ''}.</p>
       <p>Worker memory: <span id="worker-memory" data-bytes="${data.memoryBytes}" data-estimate="${estimate}">${mib(data.memoryBytes)} MB</span>
       (estimated before running, on the CPU backend: ${mib(estimate)} MB).</p>`;
+    if (state.fitNote) {
+      const p = document.createElement('p');
+      p.id = 'fit-note';
+      p.className = 'note';
+      p.textContent = `Note: ${state.fitNote}.`;
+      $('result-info').appendChild(p);
+    }
     status(`Done: ${data.backend}, ${seconds.toFixed(1)} s.`);
     showMetrics();
     drawAll();
@@ -220,6 +227,13 @@ function segment() {
   if (!scan || !model) return;
   const dims = Array.from(scan.dims());
   const card = model.card;
+  // a single slice is refused; a volume smaller than the patch is segmented with a note
+  try {
+    state.fitNote = wasm.check_fit(Uint32Array.from(dims), Uint32Array.from(card.patch));
+  } catch (e) {
+    showError(errText(e));
+    return;
+  }
   const [cpuBytes, largest] = wasm.estimate_memory(Uint32Array.from(dims), Uint32Array.from(card.patch), card.n_filters, card.n_classes);
   state.memoryEstimate = cpuBytes;
   const backend = $('backend').value;

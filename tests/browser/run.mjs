@@ -133,6 +133,18 @@ for (const name of odd) {
   }
 }
 
+await check('a scan smaller than the patch is segmented with a note; a single slice is refused', async () => {
+  await openScan(fixture('small_crop.nii.gz'));
+  await segment('cpu', 300000);
+  const note = await text('#fit-note');
+  assert(note.includes('(64×64×40) is smaller than the model') && note.includes('zero-padded'), note);
+  await openScan(fixture('single_slice.nii.gz'));
+  await page.locator('#segment').click();
+  await page.waitForFunction(() => { const e = document.getElementById('error'); return !e.hidden && e.textContent.includes('single slice'); }, null, { timeout: 10000, polling: 100 });
+  assert(!(await text('#status')).startsWith('Segmenting'), 'a refused scan started a segmentation');
+  await page.screenshot({ path: path.join(artifacts, 'error-single-slice.png') });
+});
+
 for (const [name, want] of [['truncated.nii.gz', 'truncated'], ['not_nifti.nii', 'not a NIfTI'], ['../nifti/fourd_u8.nii.gz', '4D'], ['too_large.nii.gz', 'crop or downsample']]) {
   await check(`bad file ${name} shows an error`, async () => {
     await page.locator('#scan-file').setInputFiles(fixture(name));

@@ -9,8 +9,13 @@ pub mod scan;
 pub mod segmenter;
 pub mod view;
 
-use semiseg::infer::{InferenceMemory, ModelBundle};
+use semiseg::infer::{InferenceMemory, ModelBundle, WindowPlan};
 use wasm_bindgen::prelude::*;
+
+/// Three sizes from JavaScript (missing ones read as 1).
+fn dims3(v: &[u32]) -> [usize; 3] {
+    std::array::from_fn(|d| v.get(d).copied().unwrap_or(1) as usize)
+}
 
 /// `[bytes on the CPU backend, largest tensor bytes]` that segmenting a volume of `dims` with this
 /// patch and model width needs (checked by the worker against the device's limits).
@@ -21,16 +26,22 @@ pub fn estimate_memory(
     n_filters: u32,
     n_classes: u32,
 ) -> Vec<f64> {
-    let arr = |v: &[u32]| -> [usize; 3] {
-        std::array::from_fn(|d| v.get(d).copied().unwrap_or(1) as usize)
-    };
     let m = InferenceMemory::estimate(
-        arr(&dims),
-        arr(&patch),
+        dims3(&dims),
+        dims3(&patch),
         n_filters as usize,
         n_classes as usize,
     );
     vec![m.cpu_bytes() as f64, m.largest_tensor_bytes as f64]
+}
+
+/// Whether a volume of `dims` suits a model with this `patch` (`WindowPlan::fit`): an error for a
+/// single slice, else a note for a volume smaller than the patch ("" when there is none).
+#[wasm_bindgen]
+pub fn check_fit(dims: Vec<u32>, patch: Vec<u32>) -> Result<String, JsError> {
+    WindowPlan::fit(dims3(&dims), dims3(&patch))
+        .map(Option::unwrap_or_default)
+        .map_err(|e| JsError::new(&e))
 }
 
 /// The model card of a bundle (JSON), after checking the bundle's structure and weight hash.

@@ -39,6 +39,34 @@ impl WindowPlan {
         }
     }
 
+    /// Whether a volume of `dims` suits a model with this `patch`: an error for a single slice
+    /// (a 2D image: the 3D V-Net would see one slice among zeros), a note when a side is smaller
+    /// than the patch (zero-padded as B6 does, so the model sees mostly padding), else `None`.
+    pub fn fit(dims: [usize; 3], patch: [usize; 3]) -> Result<Option<String>, String> {
+        let d = format!("{}×{}×{}", dims[0], dims[1], dims[2]);
+        let p = format!("{}×{}×{}", patch[0], patch[1], patch[2]);
+        if dims.contains(&1) {
+            return Err(format!(
+                "the scan is {d} voxels, a single slice: the V-Net segments 3D volumes \
+                 (its patch is {p}); open the whole volume"
+            ));
+        }
+        let small: Vec<&str> = ["x", "y", "z"]
+            .into_iter()
+            .zip(dims.iter().zip(&patch))
+            .filter(|(_, (d, p))| d < p)
+            .map(|(axis, _)| axis)
+            .collect();
+        Ok((!small.is_empty()).then(|| {
+            format!(
+                "the scan ({d}) is smaller than the model's {p} patch along {}: it was zero-padded, \
+                 as the literature's sliding window does, so the model saw mostly padding; expect a \
+                 poor mask unless the scan is a crop around the structure",
+                small.join(", ")
+            )
+        }))
+    }
+
     pub fn new(dims: [usize; 3], patch: [usize; 3], stride: [usize; 3]) -> Self {
         let pad: [usize; 3] = std::array::from_fn(|d| patch[d].saturating_sub(dims[d]));
         let pad_before = pad.map(|p| p / 2);
@@ -268,6 +296,22 @@ pub async fn sliding_window_labels<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_refuses_a_slice_and_notes_padding() {
+        let patch = [112, 112, 80];
+        assert_eq!(WindowPlan::fit([175, 132, 88], patch), Ok(None));
+        assert_eq!(WindowPlan::fit([112, 112, 80], patch), Ok(None));
+        let err = WindowPlan::fit([175, 132, 1], patch).unwrap_err();
+        assert!(err.contains("175×132×1 voxels, a single slice"), "{err}");
+        let note = WindowPlan::fit([50, 120, 20], patch).unwrap().unwrap();
+        assert!(
+            note.starts_with(
+                "the scan (50×120×20) is smaller than the model's 112×112×80 patch along x, z:"
+            ),
+            "{note}"
+        );
+    }
 
     #[test]
     fn strides_must_cover_every_voxel() {

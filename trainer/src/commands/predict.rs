@@ -21,6 +21,8 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     WindowPlan::check_stride(patch, stride).map_err(anyhow::Error::msg)?;
     let scan = read_nifti(&a.scan, &ReadOptions::default())?;
     let (canon, back) = Reorientation::to_canonical(&scan);
+    let fit_note = WindowPlan::fit(canon.dims, patch)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.scan.display()))?;
     let image = Grid::new(canon.data.clone(), canon.dims);
     let t0 = Instant::now();
     let mut labels = with_backend!(a.backend, |B, device| {
@@ -45,6 +47,9 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64(),
         a.backend
     )?;
+    if let Some(note) = fit_note {
+        writeln!(out, "note: {note}")?;
+    }
     if let Some(c) = cleaned {
         writeln!(
             out,
