@@ -594,6 +594,12 @@ fn baselines_and_ablations_run() {
         args.extend(extra.iter().copied());
         let out = cli(&args).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(out.contains("steps 2/2"), "{name}: {out}");
+        // the supervised baseline's closing line has no unsupervised terms to speak of
+        assert_eq!(
+            out.contains("steps 2/2; loss ") && !out.contains("unsupervised"),
+            name == "sup",
+            "{name}: {out}"
+        );
     }
     let cfg = |n: &str| std::fs::read_to_string(st.runs.join(n).join("config.toml")).unwrap();
     assert!(

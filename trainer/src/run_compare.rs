@@ -122,14 +122,15 @@ impl Run {
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| path.display().to_string());
+        let data = manifest
+            .map(|m| data_counts(&m, &config).join(", "))
+            .unwrap_or_default();
         Ok(Run {
             path: path.into(),
             name,
             kind,
             config,
-            data: manifest
-                .map(|m| data_counts(&m).join(", "))
-                .unwrap_or_default(),
+            data,
             trained,
             evals,
             model_evals,
@@ -531,7 +532,7 @@ mod tests {
         for want in [
             "| simcvd | simcvd | 1 labeled, 2 unlabeled, 1 test | 5 | 300 of 300 steps | (reference) |",
             // use_pd is set in the first run's config only
-            "| sup | supervised | 1 labeled, 2 unlabeled, 1 test | 5 | 250 of 300 steps | method=supervised, use_pd unset |",
+            "| sup | supervised | 1 labeled, 2 unlabeled (unused), 1 test | 5 | 250 of 300 steps | method=supervised, use_pd unset |",
             "Evaluation during training at step 200, the last step every run evaluated (evaluations/summary.csv):",
             "| simcvd | 75.00 | 60.00 | 8.00 | 2.00 |",
             "| sup | 50.00 | 33.33 | 12.50 | 3.00 |",

@@ -95,8 +95,11 @@ pub fn moving_average(v: &[f64], window: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The case counts of a run's `manifest.json`, e.g. `["8 labeled", "72 unlabeled", "20 test"]`.
-pub fn data_counts(manifest: &serde_json::Value) -> Vec<String> {
+/// The case counts of a run's `manifest.json`, e.g. `["8 labeled", "72 unlabeled", "20 test"]`;
+/// the unlabeled cases are marked unused in a run whose `config` trains without them (the
+/// supervised baseline lists the split's unlabeled cases but never reads them).
+pub fn data_counts(manifest: &serde_json::Value, config: &toml::Table) -> Vec<String> {
+    let unused = config.get("method").and_then(|m| m.as_str()) == Some("supervised");
     ["labeled", "unlabeled", "test", "train", "held_out"]
         .iter()
         .filter_map(|k| {
@@ -104,7 +107,12 @@ pub fn data_counts(manifest: &serde_json::Value) -> Vec<String> {
             let n = v
                 .as_u64()
                 .or_else(|| v.as_array().map(|a| a.len() as u64))?;
-            Some(format!("{n} {}", k.replace('_', "-")))
+            let note = if unused && *k == "unlabeled" {
+                " (unused)"
+            } else {
+                ""
+            };
+            Some(format!("{n} {}{note}", k.replace('_', "-")))
         })
         .collect()
 }
@@ -302,7 +310,7 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
         if let Some(d) = m["dataset"].as_str() {
             let _ = write!(what, "; **data** {d}");
         }
-        let counts = data_counts(m);
+        let counts = data_counts(m, &config);
         if !counts.is_empty() {
             let _ = write!(what, " ({})", counts.join(", "));
         }

@@ -216,16 +216,18 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         &run, &cfg, &data, &device, &opts, out
     )?);
     let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or("-".into());
-    writeln!(
-        out,
-        "steps {}/{}; supervised loss {} -> {}; total loss {} -> {} (the ramp brings the unsupervised terms in)",
-        summary.steps_done,
-        cfg.max_steps,
-        f(summary.first_seg),
-        f(summary.last_seg),
-        f(summary.first_loss),
-        f(summary.last_loss),
-    )?;
+    let steps = format!("steps {}/{}", summary.steps_done, cfg.max_steps);
+    let total = format!("{} -> {}", f(summary.first_loss), f(summary.last_loss));
+    if cfg.semi_supervised() {
+        writeln!(
+            out,
+            "{steps}; supervised loss {} -> {}; total loss {total} (the ramp brings the unsupervised terms in)",
+            f(summary.first_seg),
+            f(summary.last_seg),
+        )?;
+    } else {
+        writeln!(out, "{steps}; loss {total}")?;
+    }
     if let Some((step, d)) = summary.last_dice {
         writeln!(out, "validation Dice at step {step}: {:.2}%", 100.0 * d)?;
     }
