@@ -99,37 +99,32 @@ fn the_wrong_kind_of_input_is_named() {
     );
     // a 2D image-text dataset given to the V-Net, and a 3D one given to AMVLM
     std::fs::create_dir_all(dir.path().join("qata/Train_Folder/img")).unwrap();
-    let err = cli(&[
-        "train",
-        "simcvd",
-        "--data",
-        &p("qata"),
-        "--backend",
-        "cpu",
-        "--runs",
-        &p("runs"),
-    ])
-    .unwrap_err();
-    assert!(
-        err.contains("2D image-text dataset") && err.contains("semiseg train amvlm"),
-        "{err}"
-    );
     std::fs::create_dir_all(dir.path().join("la/imagesTr")).unwrap();
-    let err = cli(&[
-        "train",
-        "amvlm",
-        "--data",
-        &p("la"),
-        "--backend",
-        "cpu",
-        "--runs",
-        &p("runs"),
-    ])
-    .unwrap_err();
-    assert!(
-        err.contains("not an LViT dataset") && err.contains("semiseg train simcvd"),
-        "{err}"
-    );
+    for (method, data, want) in [
+        (
+            "simcvd",
+            "qata",
+            ["2D image-text dataset", "semiseg train amvlm"],
+        ),
+        (
+            "amvlm",
+            "la",
+            ["not an LViT dataset", "semiseg train simcvd"],
+        ),
+    ] {
+        let args = [
+            "train",
+            method,
+            "--data",
+            &p(data),
+            "--backend",
+            "cpu",
+            "--runs",
+            &p("runs"),
+        ];
+        let err = cli(&args).unwrap_err();
+        assert!(want.iter().all(|w| err.contains(w)), "{method}: {err}");
+    }
     assert!(
         !dir.path().join("runs").exists(),
         "a refused run left a folder"

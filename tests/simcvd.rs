@@ -100,6 +100,13 @@ fn train_on(st: &Setup, name: &str, backend: &str, extra: &[&str]) -> Result<Str
 }
 
 /// The loss columns of a run's log (without the wall-clock column).
+/// The Dice of a run's last evaluation (`evaluations/summary.csv`).
+fn last_dice(run: &Path) -> f64 {
+    let summary = std::fs::read_to_string(run.join("evaluations/summary.csv")).unwrap();
+    let last = summary.lines().last().unwrap();
+    last.split(',').nth(1).unwrap().parse().unwrap()
+}
+
 fn log(run: &Path) -> Vec<String> {
     train_log(run).0
 }
@@ -127,20 +134,8 @@ fn a_small_simcvd_learns_the_synthetic_organ() {
         rows.iter().all(|r| r[5..9].iter().all(|v| v.is_finite())),
         "a loss term is missing"
     );
-    let summary = std::fs::read_to_string(run.join("evaluations/summary.csv")).unwrap();
-    let dice: f64 = summary
-        .lines()
-        .last()
-        .unwrap()
-        .split(',')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        dice > 0.5,
-        "held-out Dice after 60 steps: {dice}\n{summary}"
-    );
+    let dice = last_dice(&run);
+    assert!(dice > 0.5, "held-out Dice after 60 steps: {dice}");
     assert!(run.join("best/model.mpk").exists());
 }
 
@@ -327,19 +322,7 @@ fn runs_are_reproducible_resumable_and_usable() {
             && out.contains("| predictions-last | 2 "),
         "{out}"
     );
-    let dice = |r: &Path| {
-        let t = std::fs::read_to_string(r.join("evaluations/summary.csv")).unwrap();
-        let v: f64 = t
-            .lines()
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        format!("{:.2}", 100.0 * v)
-    };
+    let dice = |r: &Path| format!("{:.2}", 100.0 * last_dice(r));
     let squeezed: Vec<String> = out
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
