@@ -5,10 +5,11 @@
 //! step, and the `eval-model` results in its folder. Every number is read from the runs' files
 //! (as in the report, run_report.rs); nothing is recomputed.
 
-use crate::report::read_csv_mean;
 use crate::run_dir::RunDir;
-use crate::run_report::{data_counts, Table};
-use anyhow::{bail, Context};
+use crate::run_report::{
+    data_counts, method_name, model_evaluations, read_config, ModelEvaluation, Table,
+};
+use anyhow::bail;
 use comfy_table::presets::ASCII_MARKDOWN;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -79,19 +80,13 @@ struct Run {
     /// evaluations during training, by `kind.key()`
     evals: Option<Table>,
     /// `RUN/*/metrics.csv` of `eval-model`: (folder, result)
-    model_evals: Vec<(
-        String,
-        anyhow::Result<(semiseg::metrics::CaseMetrics, usize)>,
-    )>,
+    model_evals: Vec<(String, ModelEvaluation)>,
 }
 
 impl Run {
     fn read(path: &Path) -> anyhow::Result<Run> {
         let dir = RunDir::open(path)?;
-        let text = std::fs::read_to_string(dir.config())
-            .with_context(|| format!("cannot read {}", dir.config().display()))?;
-        let config: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("{}: not a valid config", dir.config().display()))?;
+        let (_, config) = read_config(&dir)?;
         let kind = Kind::of(&config);
         let manifest: Option<serde_json::Value> = std::fs::read(dir.manifest())
             .ok()
@@ -106,18 +101,7 @@ impl Run {
                 .and_then(|t| t.column("epoch"))
                 .and_then(|v| v.last().copied()),
         };
-        let mut model_evals: Vec<_> = std::fs::read_dir(&dir.root)?
-            .filter_map(|e| Some(e.ok()?.path().join("metrics.csv")))
-            .filter(|p| p.is_file())
-            .map(|p| {
-                let folder = p
-                    .parent()
-                    .and_then(|f| f.file_name())
-                    .map_or(String::new(), |f| f.to_string_lossy().into_owned());
-                (folder, read_csv_mean(&p))
-            })
-            .collect();
-        model_evals.sort_by(|a, b| a.0.cmp(&b.0));
+        let model_evals = model_evaluations(&dir)?;
         let name = std::fs::canonicalize(path)
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -138,10 +122,7 @@ impl Run {
     }
 
     fn method(&self) -> String {
-        match self.config.get("method").and_then(|m| m.as_str()) {
-            Some(m) => m.into(),
-            None => "amvlm pre-training".into(),
-        }
+        method_name(&self.config).into()
     }
 
     /// The steps (epochs) this run evaluated, in order.

@@ -10,6 +10,8 @@ use crate::report::read_csv_mean;
 use crate::run_dir::{write_atomic, RunDir};
 use anyhow::Context;
 use plotters::prelude::*;
+use semiseg::metrics::CaseMetrics;
+use semiseg::simcvd::Method;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -99,7 +101,7 @@ pub fn moving_average(v: &[f64], window: usize) -> Vec<f64> {
 /// the unlabeled cases are marked unused in a run whose `config` trains without them (the
 /// supervised baseline lists the split's unlabeled cases but never reads them).
 pub fn data_counts(manifest: &serde_json::Value, config: &toml::Table) -> Vec<String> {
-    let unused = config.get("method").and_then(|m| m.as_str()) == Some("supervised");
+    let unused = method_name(config) == Method::Supervised.name();
     ["labeled", "unlabeled", "test", "train", "held_out"]
         .iter()
         .filter_map(|k| {
@@ -271,12 +273,43 @@ fn curves_svg(panels: &[Panel]) -> anyhow::Result<String> {
     Ok(svg)
 }
 
+/// A run's `config.toml`: its text and its table.
+pub fn read_config(run: &RunDir) -> anyhow::Result<(String, toml::Table)> {
+    let text = std::fs::read_to_string(run.config())
+        .with_context(|| format!("cannot read {}", run.config().display()))?;
+    let table = toml::from_str(&text)
+        .with_context(|| format!("{}: not a valid config", run.config().display()))?;
+    Ok((text, table))
+}
+
+/// The method a run's config names; an AMVLM run's config names none.
+pub fn method_name(config: &toml::Table) -> &str {
+    config
+        .get("method")
+        .and_then(|m| m.as_str())
+        .unwrap_or("amvlm pre-training")
+}
+
+/// A mean row of an `eval-model` metrics.csv and its case count, or why it cannot be read.
+pub type ModelEvaluation = anyhow::Result<(CaseMetrics, usize)>;
+
+/// The `eval-model` results in a run folder (`RUN/<folder>/metrics.csv`), by folder name.
+pub fn model_evaluations(run: &RunDir) -> anyhow::Result<Vec<(String, ModelEvaluation)>> {
+    let mut evals: Vec<(String, ModelEvaluation)> = std::fs::read_dir(&run.root)?
+        .filter_map(|e| {
+            let folder = e.ok()?.path();
+            let csv = folder.join("metrics.csv");
+            let name = folder.file_name()?.to_string_lossy().into_owned();
+            csv.is_file().then(|| (name, read_csv_mean(&csv)))
+        })
+        .collect();
+    evals.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(evals)
+}
+
 /// Write `report.md` and `curves.svg` into the run folder; returns the report's path.
 pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
-    let config_text = std::fs::read_to_string(run.config())
-        .with_context(|| format!("cannot read {}", run.config().display()))?;
-    let config: toml::Table = toml::from_str(&config_text)
-        .with_context(|| format!("{}: not a valid config", run.config().display()))?;
+    let (config_text, config) = read_config(run)?;
     let json = |p: PathBuf| -> Option<serde_json::Value> {
         serde_json::from_slice(&std::fs::read(p).ok()?).ok()
     };
@@ -293,10 +326,7 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
         .file_name()
         .map_or("run".into(), |n| n.to_string_lossy().into_owned());
     let amvlm = config.get("method").is_none();
-    let method = config
-        .get("method")
-        .and_then(|m| m.as_str())
-        .unwrap_or("amvlm pre-training");
+    let method = method_name(&config);
     let mut md = format!("# Run `{name}`\n\n");
     let _ = writeln!(
         md,
@@ -409,23 +439,15 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
     }
 
     // whole-volume evaluations (`eval-model --run`)
-    let mut evals: Vec<PathBuf> = std::fs::read_dir(&run.root)?
-        .filter_map(|e| Some(e.ok()?.path().join("metrics.csv")))
-        .filter(|p| p.is_file())
-        .collect();
-    evals.sort();
+    let evals = model_evaluations(run)?;
     if !evals.is_empty() {
         let _ = writeln!(md, "## Test-set evaluations (`semiseg eval-model`)\n");
         let _ = writeln!(
             md,
             "| folder | cases | Dice % | Jaccard % | 95HD | ASD |\n|---|---|---|---|---|---|"
         );
-        for p in &evals {
-            let folder = p
-                .parent()
-                .and_then(|f| f.file_name())
-                .map_or(String::new(), |f| f.to_string_lossy().into_owned());
-            match read_csv_mean(p) {
+        for (folder, result) in &evals {
+            match result {
                 Ok((m, n)) => {
                     let _ = writeln!(
                         md,

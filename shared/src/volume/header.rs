@@ -100,12 +100,21 @@ impl Fields<'_> {
 fn other_format(bytes: &[u8]) -> Option<&'static str> {
     let starts = |magic: &[u8]| bytes.starts_with(magic);
     let at = |offset: usize, magic: &[u8]| bytes.get(offset..offset + magic.len()) == Some(magic);
+    macro_rules! image {
+        ($kind:literal) => {
+            concat!(
+                "it is a ",
+                $kind,
+                " image; semiseg reads 3D volumes in NIfTI (.nii, .nii.gz)"
+            )
+        };
+    }
     Some(if starts(b"\x89PNG") {
-        "it is a PNG image; semiseg reads 3D volumes in NIfTI (.nii, .nii.gz)"
+        image!("PNG")
     } else if starts(&[0xff, 0xd8, 0xff]) {
-        "it is a JPEG image; semiseg reads 3D volumes in NIfTI (.nii, .nii.gz)"
+        image!("JPEG")
     } else if starts(b"II*\0") || starts(b"MM\0*") {
-        "it is a TIFF image; semiseg reads 3D volumes in NIfTI (.nii, .nii.gz)"
+        image!("TIFF")
     } else if at(128, b"DICM") {
         "it is a DICOM file; convert the series to one NIfTI volume first (e.g. with dcm2niix)"
     } else if starts(b"NRRD") {
