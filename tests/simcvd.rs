@@ -607,6 +607,18 @@ fn bad_training_requests_are_clear_errors() {
         err.contains("already exists") && err.contains("--resume"),
         "{err}"
     );
+    // a run that another process is training is refused, and free again once that one ends
+    let y = st.runs.join("y");
+    let run = semiseg_cli::run_dir::RunDir::open(&y).unwrap();
+    let held = semiseg_cli::run_lock::RunLock::acquire(&run, &mut Vec::new()).unwrap();
+    let err = resume(&y).unwrap_err();
+    assert!(
+        err.contains("being trained right now") && err.contains("Ctrl-C"),
+        "{err}"
+    );
+    drop(held);
+    let out = resume(&y).unwrap();
+    assert!(out.contains("has finished its 1 steps"), "{out}");
     let err = cli(&[
         "train",
         "simcvd",

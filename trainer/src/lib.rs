@@ -13,6 +13,7 @@ mod progress;
 mod report;
 pub mod run_compare;
 pub mod run_dir;
+pub mod run_lock;
 pub mod run_report;
 pub mod simcvd;
 pub mod synth2d;

@@ -4,6 +4,7 @@
 use crate::cli::{MethodArg, TrainSimcvdArgs};
 use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
+use crate::run_lock::RunLock;
 use crate::run_report::write_report_or_warn;
 use crate::simcvd::data::TrainData;
 use crate::simcvd::memory;
@@ -124,12 +125,13 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (existing, cfg, data_dir) = match &a.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
+            let lock = RunLock::acquire(&run, out)?;
             let cfg: SimcvdConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
                 .with_context(|| format!("{}: invalid configuration", run.config().display()))?;
             let info: RunInfo =
                 serde_json::from_str(&std::fs::read_to_string(run.root.join("run.json"))?)?;
             let data = a.data.clone().unwrap_or(info.data);
-            (Some(run), cfg, data)
+            (Some((run, lock)), cfg, data)
         }
         None => {
             let cfg = resolve_config(a)?;
@@ -160,7 +162,7 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             cfg.method.name()
         );
     }
-    if let Some(run) = &existing {
+    if let Some((run, _)) = &existing {
         check_manifest(run, &split)?;
         let state = crate::checkpoint::latest_state::<TrainState>(run)?;
         if state.is_some_and(|s| s.step >= cfg.max_steps) {
@@ -171,8 +173,8 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let data = TrainData::load(&ds, &split, cfg.semi_supervised())?;
     memory::check_step(a.backend, &cfg)?;
-    let run = match existing {
-        Some(run) => run,
+    let (run, _lock) = match existing {
+        Some(held) => held,
         None => {
             let run = match &a.name {
                 Some(name) => RunDir::create(&a.runs, name)?,
@@ -183,14 +185,16 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 backend: a.backend.to_string(),
                 semiseg_version: env!("CARGO_PKG_VERSION").into(),
             };
-            run.setup(|run| {
+            let run = run.setup(|run| {
                 write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
                 write_atomic(
                     &run.root.join("run.json"),
                     serde_json::to_string_pretty(&info)?.as_bytes(),
                 )?;
                 write_manifest(run, &ds, &split)
-            })?
+            })?;
+            let lock = RunLock::acquire(&run, out)?;
+            (run, lock)
         }
     };
     writeln!(

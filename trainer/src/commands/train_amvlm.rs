@@ -7,6 +7,7 @@ use crate::amvlm::train::{train, PretrainState, TrainOptions};
 use crate::cli::TrainAmvlmArgs;
 use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
+use crate::run_lock::RunLock;
 use crate::run_report::write_report_or_warn;
 use crate::with_backend;
 use anyhow::{bail, Context};
@@ -109,6 +110,7 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (existing, cfg, pairs, text_init, tok, data_dir) = match &a.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
+            let lock = RunLock::acquire(&run, out)?;
             let cfg: AmvlmConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
                 .with_context(|| format!("{}: invalid configuration", run.config().display()))?;
             let info: RunInfo =
@@ -125,7 +127,7 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 writeln!(out, "{note}")?;
                 return Ok(());
             }
-            (Some(run), cfg, pairs, init, tok, data)
+            (Some((run, lock)), cfg, pairs, init, tok, data)
         }
         None => {
             let mut cfg = resolve_config(a)?;
@@ -156,8 +158,8 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     let data = PairData::load(&pairs.train, &cfg, &tok)?;
     let held_out = pairs.held_out_data(&cfg, &tok)?;
-    let run = match existing {
-        Some(run) => run,
+    let (run, _lock) = match existing {
+        Some(held) => held,
         None => {
             let run = match &a.name {
                 Some(name) => RunDir::create(&a.runs, name)?,
@@ -171,7 +173,7 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     .map(|i| i.dir.canonicalize().unwrap_or(i.dir.clone())),
                 semiseg_version: env!("CARGO_PKG_VERSION").into(),
             };
-            run.setup(|run| {
+            let run = run.setup(|run| {
                 write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
                 write_atomic(&run.root.join("vocab.txt"), tok.vocab_text().as_bytes())?;
                 write_atomic(
@@ -179,7 +181,9 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     serde_json::to_string_pretty(&info)?.as_bytes(),
                 )?;
                 write_manifest(run, &pairs)
-            })?
+            })?;
+            let lock = RunLock::acquire(&run, out)?;
+            (run, lock)
         }
     };
     writeln!(
