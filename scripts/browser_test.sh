@@ -30,8 +30,10 @@ python3 tests/fixtures/make_web_fixtures.py "$DATA" "$fixtures" >/dev/null
 # the CLI (the workspace's feature set, so after `cargo test --workspace` only the binary is linked)
 cargo build --workspace --bins --quiet
 for f in "$fixtures"/la_crop_*; do
-  name=$(basename "$f"); name=${name%.gz}; name=${name%.nii}
-  target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg "$f" -o "$native/$name.nii.gz"
+  name=$(basename "$f"); name=${name%.gz}; name=${name%.nii}; name=${name%.nrrd}
+  # the raw-intensity NRRD is z-scored by the page, as by predict --zscore
+  zscore=; case $f in *.nrrd) zscore=--zscore;; esac
+  target/debug/semiseg predict --backend cpu --model www/assets/models/la-light.semiseg $zscore "$f" -o "$native/$name.nii.gz"
 done
 # the sample as the page segments it with "fast" windows (half the patch), without and with the
 # largest-component post-processing of the page's "largest component only"

@@ -12,4 +12,5 @@ mod la2018;
 mod lvit;
 mod metrics;
 mod nifti;
+mod nrrd;
 mod simcvd;

@@ -421,6 +421,36 @@ fn runs_are_reproducible_resumable_and_usable() {
         read_nifti(&out_mask, &Default::default()).unwrap().data,
         one.data
     );
+    // a scan with raw intensities (the same scan x 80 + 400) is refused before any inference;
+    // --zscore normalises it, and z-scoring removes the scale: both z-scored masks agree
+    let raw_scan = a.join("raw.nii.gz");
+    let raw_vol = full.with_data(full.data.iter().map(|v| v * 80.0 + 400.0).collect());
+    semiseg::volume::write_nifti(&raw_scan, &raw_vol, semiseg::volume::DataType::Float32).unwrap();
+    let raw_mask = a.join("raw-mask.nii.gz");
+    let mut raw_args = into.to_vec();
+    (raw_args[3], raw_args[5]) = (s(&raw_scan), s(&raw_mask));
+    let err = cli(&raw_args).unwrap_err();
+    assert!(
+        err.contains("not z-scored") && err.contains("--zscore"),
+        "{err}"
+    );
+    assert!(!raw_mask.exists());
+    let mut masks = Vec::new();
+    for (scan, name) in [(&raw_scan, "raw-z.nii.gz"), (&scan, "scan-z.nii.gz")] {
+        let mask = a.join(name);
+        let mut args = into.to_vec();
+        (args[3], args[5]) = (s(scan), s(&mask));
+        args.push("--zscore");
+        cli(&args).unwrap();
+        masks.push(read_nifti(&mask, &Default::default()).unwrap().data);
+    }
+    let differ = masks[0]
+        .iter()
+        .zip(&masks[1])
+        .filter(|(x, y)| x != y)
+        .count();
+    assert!(differ * 1000 <= masks[0].len(), "{differ} voxels differ");
+    assert!(masks[0].contains(&1.0));
 
     // export: a bundle with the run's card; f32 predicts exactly the run's mask, f16 nearly
     let csv = preds.join("metrics.csv");

@@ -1,4 +1,4 @@
-// semiseg page: events and drawing. The work (reading NIfTI, orientation, slices, metrics, the mask
+// semiseg page: events and drawing. The work (reading NIfTI and NRRD, orientation, slices, metrics, the mask
 // file) is done by the wasm crate (web/src); segmentation runs in worker.js so the page never freezes.
 // Nothing here sends scan data anywhere: the only requests are for the page's own files.
 

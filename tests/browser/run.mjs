@@ -133,6 +133,28 @@ for (const name of odd) {
   }
 }
 
+await check('a raw-intensity NRRD scan opens, is z-scored for the model (said on the page) and segments as semiseg predict --zscore', async () => {
+  const name = 'la_crop_raw.nrrd';
+  await openScan(fixture(name));
+  const info = await text('#scan-info');
+  const e = expected[name];
+  assert(info.includes(`${e.orientation} orientation`) && info.includes('uint8'), info);
+  assert(info.includes(`z-scored for the model (mean ${e.mean.toFixed(1)}`), info);
+  const run = await segment('cpu', 900000);
+  const web = parseNifti(await downloadMask());
+  const native = parseNifti(fs.readFileSync(path.join(nativeDir, 'la_crop_raw.nii.gz')));
+  assert(JSON.stringify(web.dims) === JSON.stringify(e.dims), `dims ${web.dims} vs ${e.dims}`);
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) {
+    assert(Math.abs(web.srow[r][c] - e.affine[r][c]) < 1e-4, `srow ${r}: ${web.srow[r]} vs the NRRD's ${e.affine[r]}`);
+  }
+  const n = web.dims.reduce((a, b) => a * b, 1);
+  const d = dice(web.data.subarray(0, n), native.data.subarray(0, n));
+  const fg = web.data.subarray(0, n).reduce((a, v) => a + (v > 0), 0);
+  assert(fg > 0, 'the mask is empty, so the comparison would prove nothing');
+  assert(d > 0.999, `Dice with the native mask ${d}`);
+  results.push(`      ${name} cpu: ${run.seconds}, ${fg} foreground voxels, Dice vs native ${d.toFixed(5)}`);
+});
+
 await check('a scan smaller than the patch is segmented with a note; a single slice is refused', async () => {
   await openScan(fixture('small_crop.nii.gz'));
   await segment('cpu', 300000);

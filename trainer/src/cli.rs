@@ -40,6 +40,17 @@ pub enum Command {
                       counts, image sizes and description lengths are shown (--labeled and --seed do not apply)."
     )]
     Dataset(DatasetArgs),
+    /// Prepare the LA challenge's raw scans (lgemri.nrrd + laendo.nrrd per case) for training.
+    #[command(
+        after_help = "Example:\n  semiseg prepare-la \"2018LA_Seg_Training Set\" --out data/la2018\n\n\
+                      Does the preprocessing of UA-MT, SimCVD and the papers in their line (spec B1): the label is \
+                      laendo == 255; the image is z-scored over the whole scan; x and y are cropped to the label's \
+                      bounding box plus a random 10..19 voxels a side (widened towards 112), z is kept. Writes \
+                      imagesTr/ and labelsTr/ (.nii.gz), dataset.json, UA-MT's train.list (80) and test.list (20) \
+                      restricted to the cases present, and preprocessing.json (each case's crop). The output folder \
+                      must be new or empty; it appears only when every case is done."
+    )]
+    PrepareLa(PrepareLaArgs),
     /// Train a model (SimCVD and its baselines on 3D volumes; AMVLM vision-language pre-training).
     #[command(subcommand)]
     Train(TrainCommand),
@@ -412,6 +423,19 @@ pub struct EvalModelArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PrepareLaArgs {
+    /// The challenge's training folder ("2018LA_Seg_Training Set"): one sub-folder per case
+    /// holding lgemri.nrrd and laendo.nrrd.
+    pub raw: PathBuf,
+    /// New (or empty) folder for the prepared dataset.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the random crop margins (each case draws from its own stream of it).
+    #[arg(long, default_value_t = 1337)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct PredictArgs {
     /// The model: a run folder, or a model bundle file written by `semiseg export`.
     #[arg(long)]
@@ -431,6 +455,10 @@ pub struct PredictArgs {
     /// of the paper's protocol, see docs/results.md).
     #[arg(long)]
     pub largest_component: bool,
+    /// Z-score the scan over all its voxels first (spec B1), for a raw scan; without it a scan
+    /// whose intensities are far from z-scored is refused.
+    #[arg(long)]
+    pub zscore: bool,
     #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
     pub backend: BackendKind,
 }

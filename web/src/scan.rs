@@ -1,14 +1,16 @@
-//! An opened scan in the page: read by the shared NIfTI reader, kept in the canonical RAS+ frame
-//! for viewing and segmentation, with the mapping back to the file's own grid for the download.
+//! An opened scan in the page: read by the shared NIfTI / NRRD reader, kept in the canonical RAS+
+//! frame for viewing and segmentation, with the mapping back to the file's own grid for the
+//! download. A scan whose intensities are not z-scored like the training data is z-scored for the
+//! model (as `semiseg predict --zscore`), and the page says so.
 //! The logic is plain Rust (`*_inner` returns `String` errors) so it is tested natively; the
 //! `#[wasm_bindgen]` methods only turn errors into JavaScript exceptions.
 
 use crate::view::{self, Layers, Plane};
 use semiseg::data::Grid;
-use semiseg::infer::keep_largest_component;
+use semiseg::infer::{check_normalised, keep_largest_component, mean_std, zscore_scan};
 use semiseg::metrics::evaluate_case;
 use semiseg::volume::{
-    encode_nifti, read_nifti_bytes, DataType, ReadOptions, Reorientation, Volume,
+    encode_nifti, read_scan_bytes, DataType, ReadOptions, Reorientation, Volume,
 };
 use wasm_bindgen::prelude::*;
 
@@ -28,13 +30,24 @@ pub struct Scan {
     mask: Option<Vec<u8>>,
     largest_component: bool,
     truth: Option<Vec<u8>>,
+    /// `Some((mean, std))` when the scan is z-scored before segmentation (spec B1).
+    zscored: Option<(f64, f64)>,
 }
 
 impl Scan {
     pub fn open_inner(name: &str, bytes: &[u8]) -> Result<Scan, String> {
-        let vol = read_nifti_bytes(name, bytes, &ReadOptions::default())
-            .map_err(|e| format!("{e}. The page opens 3D NIfTI files (.nii or .nii.gz)."))?;
+        let vol = read_scan_bytes(name, bytes, &ReadOptions::default()).map_err(|e| {
+            format!("{e}. The page opens 3D NIfTI (.nii, .nii.gz) and NRRD (.nrrd) files.")
+        })?;
         let (canon, back) = Reorientation::to_canonical(&vol);
+        let zscored = check_normalised(&canon.data)
+            .is_err()
+            .then(|| mean_std(&canon.data));
+        if zscored.is_some() && zscore_scan(&canon.data).is_err() {
+            return Err(format!(
+                "{name}: every voxel has the same value; there is nothing to segment"
+            ));
+        }
         Ok(Scan {
             name: name.to_string(),
             canon,
@@ -43,13 +56,22 @@ impl Scan {
             mask: None,
             largest_component: false,
             truth: None,
+            zscored,
         })
+    }
+
+    /// The voxels the model sees: the canonical scan, z-scored when its intensities are not.
+    pub fn model_input(&self) -> Vec<f32> {
+        match self.zscored {
+            Some(_) => zscore_scan(&self.canon.data).expect("checked when opened"),
+            None => self.canon.data.clone(),
+        }
     }
 
     /// A mask file on this scan's grid as canonical 0/1 labels.
     fn read_mask(&self, name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
         let vol =
-            read_nifti_bytes(name, bytes, &ReadOptions::default()).map_err(|e| e.to_string())?;
+            read_scan_bytes(name, bytes, &ReadOptions::default()).map_err(|e| e.to_string())?;
         let (canon, _) = Reorientation::to_canonical(&vol);
         self.canon
             .aligned_with(&canon)
@@ -156,8 +178,14 @@ impl Scan {
         let orig = self.back.original();
         let [x, y, z] = orig.dims;
         let s = orig.spacing();
+        let note = match self.zscored {
+            Some((mean, std)) => format!(
+                "; intensities z-scored for the model (mean {mean:.1}, deviation {std:.1}: not normalised like its training scans)"
+            ),
+            None => String::new(),
+        };
         format!(
-            "{x} × {y} × {z} voxels of {:.2} × {:.2} × {:.2} mm, {} orientation, {}",
+            "{x} × {y} × {z} voxels of {:.2} × {:.2} × {:.2} mm, {} orientation, {}{note}",
             s[0],
             s[1],
             s[2],
@@ -171,9 +199,10 @@ impl Scan {
         self.canon.dims.iter().map(|&d| d as u32).collect()
     }
 
-    /// Canonical voxels, for the segmentation worker.
+    /// Canonical voxels for the segmentation worker, z-scored when the scan is not (`describe`
+    /// says so).
     pub fn image(&self) -> Vec<f32> {
-        self.canon.data.clone()
+        self.model_input()
     }
 
     /// `[slices, width, height, mm per column, mm per row]` of a plane.
@@ -272,6 +301,7 @@ impl Scan {
             .name
             .trim_end_matches(".gz")
             .trim_end_matches(".nii")
+            .trim_end_matches(".nrrd")
             .to_string();
         format!("{stem}_mask.nii.gz")
     }
@@ -280,6 +310,7 @@ impl Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use semiseg::volume::read_nifti_bytes;
 
     fn lps_scan() -> (Volume, Vec<u8>) {
         // 4x3x2 LPS volume (affine diag(-2, -1, 3)) with distinct values
@@ -336,6 +367,45 @@ mod tests {
         let want: Vec<f32> = vol.data.iter().map(|&v| (v as u32 % 2) as f32).collect();
         assert_eq!(back.data, want);
         assert_eq!(scan.mask_file_name(), "a_mask.nii.gz");
+    }
+
+    #[test]
+    fn raw_intensities_are_z_scored_for_the_model_and_nrrd_opens() {
+        // values 0..23: mean 11.5, far from z-scored
+        let (_, bytes) = lps_scan();
+        let scan = Scan::open_inner("a.nii.gz", &bytes).unwrap();
+        assert!(
+            scan.describe()
+                .contains("z-scored for the model (mean 11.5"),
+            "{}",
+            scan.describe()
+        );
+        let z = scan.model_input();
+        let (m, s) = mean_std(&z);
+        assert!(m.abs() < 1e-6 && (s - 1.0).abs() < 1e-6);
+        // the viewer keeps the scan's own values
+        assert_eq!(scan.canon.range(), Some((0.0, 23.0)));
+        // a z-scored scan goes to the model as it is
+        let (vol, _) = lps_scan();
+        let normal = vol.with_data(z.clone());
+        let scan = Scan::open_inner(
+            "b.nii",
+            &encode_nifti(&normal, DataType::Float32, false).unwrap(),
+        )
+        .unwrap();
+        assert!(!scan.describe().contains("z-scored"));
+        assert_eq!(scan.model_input(), scan.canon.data);
+        // an NRRD file (raw uint8, LPS) opens too; its mask is named after it
+        let mut nrrd =
+            b"NRRD0004\ntype: uchar\ndimension: 3\nspace: LPS\nsizes: 2 2 2\nencoding: raw\n\n"
+                .to_vec();
+        nrrd.extend([0u8, 1, 2, 3, 4, 5, 6, 7]);
+        let scan = Scan::open_inner("c.nrrd", &nrrd).unwrap();
+        assert_eq!(scan.mask_file_name(), "c_mask.nii.gz");
+        let e = Scan::open_inner("d.nrrd", &nrrd[..nrrd.len() - 3])
+            .err()
+            .unwrap();
+        assert!(e.contains("truncated") && e.contains("NRRD (.nrrd)"), "{e}");
     }
 
     #[test]

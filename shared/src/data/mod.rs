@@ -4,6 +4,7 @@
 mod augment;
 mod augment2d;
 mod image2d;
+mod la_preprocess;
 mod lvit;
 mod msd;
 mod split;
@@ -14,6 +15,9 @@ pub use augment::{random_crop, random_rot_flip, Grid};
 pub use augment2d::Augment2d;
 pub use image2d::{
     resize_linear, resize_nearest, Image2d, Image2dError, Mask2d, MaskResize, DEFAULT_IMAGE_SIZE,
+};
+pub use la_preprocess::{
+    bounding_box, la_crop, preprocess_la, zscore, LaCase, LA_LABEL_VALUE, LA_MARGIN, LA_PATCH_XY,
 };
 pub use lvit::{
     pad_description, parse_text_table, read_split, read_text_table, LvitDataset, LvitError,

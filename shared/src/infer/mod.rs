@@ -1,13 +1,18 @@
 //! Inference: sliding-window segmentation of whole volumes (spec B6), the model bundles that carry
 //! trained weights to `semiseg predict` and the browser, the memory estimate made before a run, and
-//! the optional largest-component post-processing.
+//! the optional largest-component post-processing, and the check that a scan is normalised like
+//! the training data.
 
 mod bundle;
+mod intensity;
 mod largest_component;
 mod memory;
 mod sliding_window;
 
 pub use bundle::{BundleError, CardMetrics, ModelBundle, ModelCard, Precision};
+pub use intensity::{
+    check_normalised, mean_std, zscore_scan, MAX_NORMALISED_MEAN, MAX_NORMALISED_STD,
+};
 pub use largest_component::{keep_largest_component, ComponentSummary};
 pub use memory::InferenceMemory;
 pub use sliding_window::{sliding_window_labels, sliding_window_predict, Accumulator, WindowPlan};

@@ -118,7 +118,8 @@ fn other_format(bytes: &[u8]) -> Option<&'static str> {
     } else if at(128, b"DICM") {
         "it is a DICOM file; convert the series to one NIfTI volume first (e.g. with dcm2niix)"
     } else if starts(b"NRRD") {
-        "it is an NRRD volume; convert it to NIfTI first (e.g. with 3D Slicer or SimpleITK)"
+        "it is an NRRD volume, and here (a dataset) scans must be NIfTI: convert it first \
+         (the LA challenge's raw scans with `semiseg prepare-la`, others with 3D Slicer or SimpleITK)"
     } else if starts(b"ObjectType") {
         "it is a MetaImage (.mha/.mhd) volume; convert it to NIfTI first (e.g. with SimpleITK)"
     } else if starts(b"\x89HDF") {

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use semiseg::data::{case_id, read_list, scans_in, Grid};
 use semiseg::infer::keep_largest_component;
 use semiseg::metrics::{evaluate_case, mean_metrics, CaseMetrics};
-use semiseg::volume::{read_nifti, ReadOptions, Reorientation, Volume};
+use semiseg::volume::{read_scan, ReadOptions, Reorientation, Volume};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -145,8 +145,8 @@ fn mask(vol: &Volume, path: &Path, label: Option<u32>) -> anyhow::Result<Vec<boo
 fn score(pred_path: &Path, gt_path: &Path, a: &EvalArgs) -> anyhow::Result<CaseMetrics> {
     let (unit, label) = (a.spacing, a.label);
     let opts = ReadOptions::default();
-    let (pred, _) = Reorientation::to_canonical(&read_nifti(pred_path, &opts)?);
-    let (gt, _) = Reorientation::to_canonical(&read_nifti(gt_path, &opts)?);
+    let (pred, _) = Reorientation::to_canonical(&read_scan(pred_path, &opts)?);
+    let (gt, _) = Reorientation::to_canonical(&read_scan(gt_path, &opts)?);
     gt.aligned_with(&pred).map_err(|why| {
         anyhow::anyhow!(
             "prediction {} and ground truth {}: {why}",

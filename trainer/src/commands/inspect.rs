@@ -1,7 +1,7 @@
-//! `semiseg inspect SCAN`: the header summary.
+//! `semiseg inspect SCAN`: the header summary (NIfTI or NRRD).
 
 use crate::cli::InspectArgs;
-use semiseg::volume::{read_nifti, AffineSource, Endian, NiftiVersion, ReadOptions};
+use semiseg::volume::{is_nrrd, read_scan, AffineSource, Endian, NiftiVersion, ReadOptions};
 use std::io::Write;
 
 #[derive(serde::Serialize)]
@@ -35,7 +35,11 @@ pub fn run(a: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             a.scan.display()
         );
     }
-    let vol = read_nifti(&a.scan, &opts)?;
+    let vol = read_scan(&a.scan, &opts)?;
+    let mut magic = [0u8; 8];
+    let nrrd = std::fs::File::open(&a.scan)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut magic))
+        .is_ok_and(|n| is_nrrd(&magic[..n]));
     let h = &vol.header;
     let nd = h.dim[0].clamp(1, 7) as usize;
     let volumes: i64 = h.dim[4..=nd.max(3)].iter().product::<i64>().max(1);
@@ -43,20 +47,24 @@ pub fn run(a: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mean = vol.data.iter().map(|&v| v as f64).sum::<f64>() / vol.len().max(1) as f64;
     let s = Summary {
         file: a.scan.display().to_string(),
-        format: format!(
-            "NIfTI-{} {}, {}-endian",
-            if h.version == NiftiVersion::One { 1 } else { 2 },
-            if h.single_file {
-                "single file"
-            } else {
-                ".hdr/.img pair"
-            },
-            if h.endian == Endian::Little {
-                "little"
-            } else {
-                "big"
-            }
-        ),
+        format: if nrrd {
+            "NRRD (geometry from space directions and space origin, shown as RAS)".into()
+        } else {
+            format!(
+                "NIfTI-{} {}, {}-endian",
+                if h.version == NiftiVersion::One { 1 } else { 2 },
+                if h.single_file {
+                    "single file"
+                } else {
+                    ".hdr/.img pair"
+                },
+                if h.endian == Endian::Little {
+                    "little"
+                } else {
+                    "big"
+                }
+            )
+        },
         dims: h.dim[1..=nd].to_vec(),
         volumes,
         spacing_mm: vol.spacing(),
@@ -65,6 +73,7 @@ pub fn run(a: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         scl_inter: h.scl_inter,
         orientation: vol.orientation(),
         affine_source: match vol.affine_source {
+            _ if nrrd => "the NRRD header".into(),
             AffineSource::Sform => format!("sform, code {}", h.sform_code),
             AffineSource::Qform => format!("qform, code {}", h.qform_code),
             AffineSource::Pixdim => "pixdim (no sform or qform set)".into(),
@@ -73,7 +82,7 @@ pub fn run(a: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         min,
         max,
         mean,
-        description: h.description(),
+        description: if nrrd { String::new() } else { h.description() },
     };
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
@@ -101,7 +110,7 @@ pub fn run(a: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         "voxel size   {:.4} x {:.4} x {:.4} mm",
         sp[0], sp[1], sp[2]
     )?;
-    let scaling = if h.scl_slope != 0.0 && h.scl_slope.is_finite() {
+    let scaling = if !nrrd && h.scl_slope != 0.0 && h.scl_slope.is_finite() {
         format!(" (scl_slope {}, scl_inter {})", h.scl_slope, h.scl_inter)
     } else {
         String::new()

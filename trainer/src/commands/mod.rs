@@ -10,6 +10,7 @@ mod eval_model;
 mod export;
 mod inspect;
 mod predict;
+mod prepare_la;
 mod report;
 mod synth;
 mod train;
@@ -30,6 +31,7 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Vocab(a) => vocab::run(&a, out),
         Command::EvalModel(a) => eval_model::run(&a, out),
         Command::Predict(a) => predict::run(&a, out),
+        Command::PrepareLa(a) => prepare_la::run(&a, out),
         Command::Export(a) => export::run(&a, out),
         Command::Report(a) => report::run(&a, out),
         Command::Compare(a) => compare::run(&a, out),

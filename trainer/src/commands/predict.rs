@@ -7,8 +7,8 @@ use crate::simcvd::evaluate::segment;
 use crate::simcvd::model_io::ModelSource;
 use crate::with_backend;
 use semiseg::data::Grid;
-use semiseg::infer::{keep_largest_component, WindowPlan};
-use semiseg::volume::{read_nifti, write_nifti, DataType, ReadOptions, Reorientation};
+use semiseg::infer::{check_normalised, keep_largest_component, zscore_scan, WindowPlan};
+use semiseg::volume::{read_scan, write_nifti, DataType, ReadOptions, Reorientation};
 use std::io::Write;
 use std::time::Instant;
 
@@ -19,11 +19,17 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (patch, stride) = model.patch_stride()?;
     let stride = a.stride.unwrap_or(stride);
     WindowPlan::check_stride(patch, stride).map_err(anyhow::Error::msg)?;
-    let scan = read_nifti(&a.scan, &ReadOptions::default())?;
+    let scan = read_scan(&a.scan, &ReadOptions::default())?;
     let (canon, back) = Reorientation::to_canonical(&scan);
     let fit_note = WindowPlan::fit(canon.dims, patch)
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.scan.display()))?;
-    let image = Grid::new(canon.data.clone(), canon.dims);
+    let voxels = if a.zscore {
+        zscore_scan(&canon.data)
+    } else {
+        check_normalised(&canon.data).map(|_| canon.data.clone())
+    }
+    .map_err(|e| anyhow::anyhow!("{}: {e}", a.scan.display()))?;
+    let image = Grid::new(voxels, canon.dims);
     let t0 = Instant::now();
     let mut labels = with_backend!(a.backend, |B, device| {
         let net = model.load_vnet::<B>(a.checkpoint, &device)?;
