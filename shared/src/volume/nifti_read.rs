@@ -221,30 +221,8 @@ fn read_from<R: Read, S: Read>(
         file: file.into(),
         reason: format!("{what}; semiseg reads uint8, int8, int16, uint16, int32, uint32, float32 and float64 scans"),
     })?;
-    let dims = spatial_dims(&header, opts).map_err(|e| match e {
-        DimError::Bad(r) => bad(r),
-        DimError::Unsupported(r) => VolumeError::Unsupported {
-            file: file.into(),
-            reason: r,
-        },
-    })?;
-    let n_vox = dims
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= opts.max_voxels)
-        .ok_or_else(|| VolumeError::Unsupported {
-            file: file.into(),
-            reason: format!(
-                "{}x{}x{} voxels would need {:.1} GiB as float32, more than the limit of {} voxels ({:.1} GiB); \
-                 crop or downsample the scan first",
-                dims[0],
-                dims[1],
-                dims[2],
-                dims.iter().map(|&d| d as f64).product::<f64>() * 4.0 / (1u64 << 30) as f64,
-                opts.max_voxels,
-                opts.max_voxels as f64 * 4.0 / (1u64 << 30) as f64
-            ),
-        })?;
+    let dims = spatial_dims(&header, opts).map_err(|e| e.for_file(file))?;
+    let n_vox = opts.voxel_count(file, dims)?;
     let (affine, _) = header.affine();
     check_affine(&affine).map_err(bad)?;
     let n_bytes = n_vox * dtype.size();
@@ -335,23 +313,63 @@ pub(crate) fn scaling(h: &NiftiHeader) -> (f64, f64) {
     }
 }
 
-enum DimError {
+/// What is wrong with a header (NIfTI or NRRD): invalid, or valid but not what semiseg reads.
+pub(crate) enum HeaderProblem {
     Bad(String),
     Unsupported(String),
 }
 
+impl HeaderProblem {
+    pub(crate) fn for_file(self, file: &Path) -> VolumeError {
+        match self {
+            HeaderProblem::Bad(reason) => VolumeError::BadHeader {
+                file: file.into(),
+                reason,
+            },
+            HeaderProblem::Unsupported(reason) => VolumeError::Unsupported {
+                file: file.into(),
+                reason,
+            },
+        }
+    }
+}
+
+impl ReadOptions {
+    /// The voxel count of `dims`, or an error before anything is allocated if it passes
+    /// [`ReadOptions::max_voxels`].
+    pub(crate) fn voxel_count(&self, file: &Path, dims: [usize; 3]) -> Result<usize, VolumeError> {
+        let gib = |n: f64| n * 4.0 / (1u64 << 30) as f64;
+        dims.iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n <= self.max_voxels)
+            .ok_or_else(|| VolumeError::Unsupported {
+                file: file.into(),
+                reason: format!(
+                    "{}x{}x{} voxels would need {:.1} GiB as float32, more than the limit of {} voxels ({:.1} GiB); \
+                     crop or downsample the scan first",
+                    dims[0],
+                    dims[1],
+                    dims[2],
+                    gib(dims.iter().map(|&d| d as f64).product::<f64>()),
+                    self.max_voxels,
+                    gib(self.max_voxels as f64)
+                ),
+            })
+    }
+}
+
 /// The three spatial dimensions, after checking `dim[]` and the 4D policy.
-fn spatial_dims(h: &NiftiHeader, opts: &ReadOptions) -> Result<[usize; 3], DimError> {
+fn spatial_dims(h: &NiftiHeader, opts: &ReadOptions) -> Result<[usize; 3], HeaderProblem> {
     let nd = h.dim[0];
     if !(1..=7).contains(&nd) {
-        return Err(DimError::Bad(format!(
+        return Err(HeaderProblem::Bad(format!(
             "dim[0] = {nd}, the number of dimensions must be 1 to 7"
         )));
     }
     let nd = nd as usize;
     for i in 1..=nd {
         if h.dim[i] < 1 {
-            return Err(DimError::Bad(format!(
+            return Err(HeaderProblem::Bad(format!(
                 "dim[{i}] = {}, every dimension must be at least 1",
                 h.dim[i]
             )));
@@ -362,13 +380,13 @@ fn spatial_dims(h: &NiftiHeader, opts: &ReadOptions) -> Result<[usize; 3], DimEr
     let volumes: u64 = extra.iter().product();
     if volumes > 1 {
         if nd > 4 && extra[1..].iter().any(|&d| d > 1) {
-            return Err(DimError::Unsupported(format!(
+            return Err(HeaderProblem::Unsupported(format!(
                 "{nd}D data (dims {:?}); semiseg reads 3D scans, or the first volume of a 4D series",
                 &h.dim[1..=nd]
             )));
         }
         if !opts.first_volume_of_4d {
-            return Err(DimError::Unsupported(format!(
+            return Err(HeaderProblem::Unsupported(format!(
                 "4D data with {volumes} volumes of {}x{}x{}; semiseg segments 3D scans: \
                  ask for the first volume (CLI: --first-volume) or split the series first",
                 get(1),
@@ -378,7 +396,8 @@ fn spatial_dims(h: &NiftiHeader, opts: &ReadOptions) -> Result<[usize; 3], DimEr
         }
     }
     let to_usize = |v: u64| {
-        usize::try_from(v).map_err(|_| DimError::Unsupported(format!("dimension {v} too large")))
+        usize::try_from(v)
+            .map_err(|_| HeaderProblem::Unsupported(format!("dimension {v} too large")))
     };
     Ok([to_usize(get(1))?, to_usize(get(2))?, to_usize(get(3))?])
 }

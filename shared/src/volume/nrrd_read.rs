@@ -10,7 +10,7 @@
 
 use super::dtype::DataType;
 use super::header::{Endian, NiftiHeader};
-use super::nifti_read::ReadOptions;
+use super::nifti_read::{HeaderProblem, ReadOptions};
 use super::{Volume, VolumeError};
 use flate2::read::MultiGzDecoder;
 use std::io::Read;
@@ -71,10 +71,6 @@ fn read(
     dir: Option<&Path>,
     opts: &ReadOptions,
 ) -> Result<Volume, VolumeError> {
-    let bad = |reason: String| VolumeError::BadHeader {
-        file: file.into(),
-        reason,
-    };
     if !is_nrrd(bytes) {
         return Err(VolumeError::NotNifti {
             file: file.into(),
@@ -85,25 +81,8 @@ fn read(
         file: file.into(),
         reason,
     })?;
-    let header = parse_header(text).map_err(|e| match e {
-        FieldError::Bad(r) => bad(r),
-        FieldError::Unsupported(r) => VolumeError::Unsupported {
-            file: file.into(),
-            reason: r,
-        },
-    })?;
-    let n_vox = header
-        .dims
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= opts.max_voxels)
-        .ok_or_else(|| VolumeError::Unsupported {
-            file: file.into(),
-            reason: format!(
-                "{}x{}x{} voxels, more than the limit of {} voxels; crop or downsample the scan first",
-                header.dims[0], header.dims[1], header.dims[2], opts.max_voxels
-            ),
-        })?;
+    let header = parse_header(text).map_err(|e| e.for_file(file))?;
+    let n_vox = opts.voxel_count(file, header.dims)?;
 
     // The payload: after the header, or in the data file it names.
     let detached;
@@ -169,11 +148,6 @@ fn header_text(bytes: &[u8]) -> Result<(&str, usize), String> {
     Ok((text, bytes.len()))
 }
 
-enum FieldError {
-    Bad(String),
-    Unsupported(String),
-}
-
 /// Field values by lower-cased name.
 type Fields = std::collections::HashMap<String, String>;
 
@@ -181,8 +155,8 @@ fn field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
     fields.get(name).map(String::as_str)
 }
 
-fn parse_header(text: &str) -> Result<NrrdHeader, FieldError> {
-    use FieldError::{Bad, Unsupported};
+fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
+    use HeaderProblem::{Bad, Unsupported};
     let mut fields = Fields::new();
     for line in text.lines().skip(1) {
         let line = line.trim_end_matches('\r');
@@ -301,7 +275,7 @@ fn numbers<T: std::str::FromStr>(s: &str) -> Option<Vec<T>> {
 }
 
 /// The NRRD type names (all the spellings the format allows) of the types semiseg reads.
-fn data_type(name: &str) -> Result<DataType, FieldError> {
+fn data_type(name: &str) -> Result<DataType, HeaderProblem> {
     let n = name.to_lowercase();
     Ok(match n.as_str() {
         "uchar" | "unsigned char" | "uint8" | "uint8_t" => DataType::Uint8,
@@ -317,7 +291,7 @@ fn data_type(name: &str) -> Result<DataType, FieldError> {
         "float" => DataType::Float32,
         "double" => DataType::Float64,
         _ => {
-            return Err(FieldError::Unsupported(format!(
+            return Err(HeaderProblem::Unsupported(format!(
                 "{name} voxels; semiseg reads uint8, int8, int16, uint16, int32, uint32, float and double"
             )))
         }
@@ -326,8 +300,8 @@ fn data_type(name: &str) -> Result<DataType, FieldError> {
 
 /// The RAS+ affine from `space`, `space directions` and `space origin` (or `spacings`; identity
 /// with neither). NRRD world vectors are in the named space; LPS and LAS are turned to RAS.
-fn affine(fields: &Fields) -> Result<[[f64; 4]; 4], FieldError> {
-    use FieldError::{Bad, Unsupported};
+fn affine(fields: &Fields) -> Result<[[f64; 4]; 4], HeaderProblem> {
+    use HeaderProblem::{Bad, Unsupported};
     let get = |name: &str| field(fields, name);
     let sign = match get("space").map(str::to_lowercase).as_deref() {
         None => [1.0, 1.0, 1.0],
