@@ -192,7 +192,7 @@ fn eval_checks_cases_grids_labels_and_never_overwrites() {
     // a prediction for a subset is fine; a case of --cases without a prediction is not
     let out = cli(&["eval", "--pred", p, "--gt", g]).unwrap();
     assert!(
-        out.contains("a.nii") && out.contains("mean (1 cases)"),
+        out.contains("a.nii") && out.contains("mean (1 case)"),
         "{out}"
     );
     let list = d.join("cases.list");

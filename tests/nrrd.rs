@@ -187,6 +187,7 @@ fn prepare_la_turns_the_raw_challenge_layout_into_a_dataset() {
     assert_eq!(c2["crop_x"][0], 0, "{c2}");
 
     // the trainer reads it
+    assert!(text.contains("--labeled 1`"), "{text}");
     let ds = cli(&["dataset", &s(&out), "--labeled", "1"]).unwrap();
     assert!(ds.contains("cases      3 (3 with labels)"), "{ds}");
     // the same seed crops the same; nothing is overwritten

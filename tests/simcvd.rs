@@ -648,7 +648,7 @@ fn bad_training_requests_are_clear_errors() {
     );
     drop(held);
     let out = resume(&y).unwrap();
-    assert!(out.contains("has finished its 1 steps"), "{out}");
+    assert!(out.contains("has finished its 1 step;"), "{out}");
     let err = cli(&[
         "train",
         "simcvd",

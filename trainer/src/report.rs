@@ -45,7 +45,8 @@ pub fn print_table(
     for (name, m) in rows {
         t.add_row(row(name, m));
     }
-    t.add_row(row(&format!("mean ({} cases)", rows.len()), mean));
+    let plural = if rows.len() == 1 { "" } else { "s" };
+    t.add_row(row(&format!("mean ({} case{plural})", rows.len()), mean));
     writeln!(out, "{t}")?;
     let empty = rows.iter().filter(|(_, m)| m.empty.is_some()).count();
     if empty > 0 {

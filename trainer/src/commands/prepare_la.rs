@@ -30,12 +30,14 @@ pub fn run(a: &PrepareLaArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let cases = raw_cases(&a.raw)?;
     check_out(&a.out)?;
     let tmp = temp_name(&a.out);
-    let result = write_all(a, &cases, &tmp, out);
-    if let Err(e) = result {
-        // The temporary folder is ours alone; nothing of the user's is in it.
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    let train = match write_all(a, &cases, &tmp, out) {
+        Ok(train) => train,
+        Err(e) => {
+            // The temporary folder is ours alone; nothing of the user's is in it.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
     if a.out.exists() {
         std::fs::remove_dir(&a.out)
             .with_context(|| format!("{}: cannot replace this empty folder", a.out.display()))?;
@@ -49,10 +51,11 @@ pub fn run(a: &PrepareLaArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     })?;
     writeln!(
         out,
-        "wrote {} cases to {}; train with `semiseg train simcvd --data {} --labeled 16`",
+        "wrote {} cases to {}; train with `semiseg train simcvd --data {} --labeled {}`",
         cases.len(),
         a.out.display(),
-        a.out.display()
+        a.out.display(),
+        train.min(16)
     )?;
     Ok(())
 }
@@ -159,12 +162,13 @@ struct CaseRecord {
     raw_std: f64,
 }
 
+/// Write the dataset into `dir`; returns how many cases are for training.
 fn write_all(
     a: &PrepareLaArgs,
     cases: &[RawCase],
     dir: &Path,
     out: &mut dyn Write,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     for sub in ["imagesTr", "labelsTr"] {
         std::fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
@@ -258,6 +262,11 @@ fn write_all(
     };
     let (train, test) = (in_list(TRAIN_LIST), in_list(TEST_LIST));
     let outside = ids.len() - train.len() - test.len();
+    let n_train = if train.is_empty() && test.is_empty() {
+        ids.len()
+    } else {
+        train.len()
+    };
     if train.is_empty() && test.is_empty() {
         writeln!(
             out,
@@ -307,5 +316,5 @@ fn write_all(
             ds.cases.len()
         );
     }
-    Ok(())
+    Ok(n_train)
 }

@@ -166,7 +166,7 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         check_manifest(run, &split)?;
         let state = crate::checkpoint::latest_state::<TrainState>(run)?;
         if state.is_some_and(|s| s.step >= cfg.max_steps) {
-            let note = run.finished_message(cfg.max_steps, "steps", "eval-model", &data_dir);
+            let note = run.finished_message(cfg.max_steps, "step", "eval-model", &data_dir);
             writeln!(out, "{note}")?;
             return Ok(());
         }

@@ -123,7 +123,7 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             check_manifest(&run, &pairs)?;
             let state = crate::checkpoint::latest_state::<PretrainState>(&run)?;
             if state.is_some_and(|s| s.epoch >= cfg.epochs) {
-                let note = run.finished_message(cfg.epochs, "epochs", "eval-amvlm", &data);
+                let note = run.finished_message(cfg.epochs, "epoch", "eval-amvlm", &data);
                 writeln!(out, "{note}")?;
                 return Ok(());
             }
