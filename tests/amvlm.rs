@@ -171,11 +171,20 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
         resumed.contains("resuming") && resumed.contains("epochs 2/2"),
         "{resumed}"
     );
+    // --time-limit: an epoch that would end past the limit is not started; resume as above
+    let timed = train(&st, "timed", &["--time-limit", "1ms"]).unwrap();
+    assert!(
+        timed.contains("time limit 1ms reached: stopped after epoch 1,")
+            && timed.contains("continue with"),
+        "{timed}"
+    );
+    resume(&st.runs.join("timed")).unwrap();
     let (full, (part, secs)) = (
         train_log(&st.runs.join("full")),
         train_log(&st.runs.join("part")),
     );
     assert_eq!(full.0, part);
+    assert_eq!(full.0, train_log(&st.runs.join("timed")).0);
     // the training clock continues across the resume instead of restarting at 0
     assert!(secs.windows(2).all(|w| w[1] >= w[0]), "{secs:?}");
     // compared, the two runs have the same config and the same held-out recall at epoch 2

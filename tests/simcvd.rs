@@ -183,6 +183,43 @@ fn ctrl_c_checkpoints_and_the_resumed_run_equals_the_uninterrupted_one() {
         log(&run),
         "the interrupted and resumed run differs from the uninterrupted one"
     );
+
+    // --time-limit stops the same way: a limit already passed after the first step stops there
+    let mut timed = steps.to_vec();
+    timed.extend(["--time-limit", "1ms"]);
+    let out = train(&st, "timed", &timed).unwrap();
+    assert!(
+        out.contains("time limit 1ms reached: stopped after step 1,")
+            && out.contains("steps 1/30")
+            && out.contains("--resume"),
+        "{out}"
+    );
+    let run = st.runs.join("timed");
+    assert!(run.join("checkpoints/step_000001").is_dir());
+    // a limit that is not reached changes nothing
+    let out = cli(&[
+        "train",
+        "simcvd",
+        "--resume",
+        s(&run),
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--time-limit",
+        "1h",
+    ])
+    .unwrap();
+    assert!(
+        out.contains("steps 30/30") && !out.contains("time limit"),
+        "{out}"
+    );
+    assert_eq!(log(&st.runs.join("whole")), log(&run));
+    let err = train(&st, "never", &["--time-limit", "soon"]).unwrap_err();
+    assert!(
+        err.contains("--time-limit") && err.contains("such as 600 (seconds)"),
+        "{err}"
+    );
+    assert!(!st.runs.join("never").exists());
 }
 
 #[test]

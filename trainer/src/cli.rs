@@ -1,8 +1,10 @@
 //! The command-line grammar (clap derive). Each command's `--help` explains it with an example.
 
 use crate::backend::BackendKind;
+use crate::time_limit::parse_time_limit;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -237,6 +239,10 @@ pub struct TrainAmvlmArgs {
     /// Stop after N epochs of this invocation (a checkpoint is written; continue with --resume).
     #[arg(long, value_name = "N")]
     pub stop_after: Option<usize>,
+    /// Stop, with a checkpoint, before an epoch that would end past this wall time from the
+    /// command's start: 600 (seconds), 90s, 45m, 23h30m. Continue with --resume.
+    #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
+    pub time_limit: Option<Duration>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -302,12 +308,12 @@ and its description names them, e.g. \"Bilateral pulmonary infection, two infect
 lung and lower right lung.\" Sides are the patient's: the left lung is on the image's right. The \
 output folder must be new or empty.";
 
-const TRAIN_HELP: &str = "Examples:\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 16\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 8 --method supervised\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 8 --no-pd\n  semiseg train simcvd --resume runs/simcvd-16L-20261122-010000\n\n\
+const TRAIN_HELP: &str = "Examples:\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 16\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 8 --method supervised\n  semiseg train simcvd --data ../shared/data/la2018 --labeled 8 --no-pd\n  semiseg train simcvd --resume runs/simcvd-16L-20261122-010000\n  semiseg train simcvd --resume runs/simcvd-16L-20261122-010000 --time-limit 23h50m   # a 24-hour batch job\n\n\
 Defaults are the paper's (spec B4/B5): 2 labeled + 2 unlabeled patches of 112x112x80 per step, SGD lr 0.01 \
 (x0.1 every 3000 steps), momentum 0.9, weight decay 5e-4, 6000 steps, EMA 0.999, alpha/lambda/beta/gamma/tau = \
 0.1/0.5/0.1/0.1/0.5. Every hyper-parameter can be set in a TOML file (--config; write the defaults with \
 --print-config). Each run gets a new folder under --runs with config.toml, sessions.csv, manifest.json (case ids \
-and SHA-256 of every file), train_log.csv, evaluations/, checkpoints/ and best/. A killed run continues exactly with --resume.";
+and SHA-256 of every file), train_log.csv, evaluations/, checkpoints/ and best/. A killed run continues exactly with --resume; Ctrl-C or SIGTERM (a scheduler's end of job) first finishes the step and writes a checkpoint.";
 
 #[derive(Debug, Args)]
 pub struct TrainSimcvdArgs {
@@ -371,6 +377,11 @@ pub struct TrainSimcvdArgs {
     /// Stop after N steps of this invocation (a checkpoint is written; continue with --resume).
     #[arg(long, value_name = "N")]
     pub stop_after: Option<usize>,
+    /// Stop, with a checkpoint, before a step that would end past this wall time from the
+    /// command's start: 600 (seconds), 90s, 45m, 23h30m. For batch-scheduler jobs and lent
+    /// machines; continue with --resume.
+    #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
+    pub time_limit: Option<Duration>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

@@ -1,4 +1,4 @@
-//! Ctrl-C during training: the first press lets the current step (SimCVD) or epoch (AMVLM, whose
+//! Ctrl-C (or SIGTERM/SIGHUP) during training: the first press lets the current step (SimCVD) or epoch (AMVLM, whose
 //! checkpoints are per epoch) finish, writes a checkpoint and stops, so the run continues with
 //! `--resume` and nothing is lost; a second press, or a press while no training loop runs, quits
 //! at once as usual.

@@ -17,6 +17,7 @@ pub mod run_lock;
 pub mod run_report;
 pub mod simcvd;
 pub mod synth2d;
+pub mod time_limit;
 
 pub use cli::Cli;
 

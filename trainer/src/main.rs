@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Ctrl-C during training: checkpoint and stop after the current step; otherwise quit (130,
-    // as the shell's own handling would). A handler that cannot be installed changes nothing else.
+    // as the shell's own handling would). SIGTERM and SIGHUP (a batch scheduler ending the job,
+    // `timeout`, a closed terminal) are handled the same way (ctrlc's `termination` feature).
+    // A handler that cannot be installed changes nothing else.
     let _ = ctrlc::set_handler(|| {
         if !semiseg_cli::interrupt::on_signal() {
             std::process::exit(130);

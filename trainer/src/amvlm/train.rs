@@ -10,6 +10,7 @@ use crate::grad_check::checked_grad_norm;
 use crate::interrupt::{LoopGuard, StopAt};
 use crate::progress::{Progress, ProgressMode};
 use crate::run_dir::{write_atomic, RunDir};
+use crate::time_limit::Deadline;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
@@ -24,6 +25,8 @@ pub struct TrainOptions {
     pub progress: ProgressMode,
     /// Stop after this many epochs of this invocation (a checkpoint is written).
     pub stop_after: Option<usize>,
+    /// `--time-limit`: stop, with a checkpoint, before an epoch that would end past it.
+    pub deadline: Option<Deadline>,
 }
 
 /// What a checkpoint says besides the weights.
@@ -119,6 +122,7 @@ pub fn train<B: AutodiffBackend>(
     let (mut first_loss, mut last_loss, mut last) = (None, None, None);
     let (t0, seconds_before) = (Instant::now(), state.seconds);
     let interrupt = LoopGuard::new(StopAt::Epoch);
+    let mut out_of_time = false;
     for epoch in state.epoch..end {
         let te = Instant::now();
         let mut sum = 0.0;
@@ -179,7 +183,11 @@ pub fn train<B: AutodiffBackend>(
                 serde_json::to_string_pretty(&state)?.as_bytes(),
             )?;
         }
-        let stop = interrupt.stop_requested();
+        // judged by this epoch's steps; its evaluation and checkpoint come after
+        out_of_time = opts
+            .deadline
+            .is_some_and(|d| d.stop_before_next(Instant::now(), te.elapsed()));
+        let stop = interrupt.stop_requested() || out_of_time;
         if state.epoch % cfg.checkpoint_every == 0 || done || state.epoch == end || stop {
             if let Some(h) = held_out {
                 let dir = run.evaluations().join(format!("epoch_{:04}", state.epoch));
@@ -212,6 +220,14 @@ pub fn train<B: AutodiffBackend>(
         }
     }
     progress.finish();
+    if let (true, Some(d)) = (out_of_time && state.epoch < end, opts.deadline) {
+        writeln!(
+            out,
+            "time limit {} reached: stopped after epoch {}, before an epoch that would end past it",
+            d.limit(),
+            state.epoch
+        )?;
+    }
     Ok(TrainSummary {
         state,
         first_loss,

@@ -9,6 +9,7 @@ use crate::run_report::write_report_or_warn;
 use crate::simcvd::data::TrainData;
 use crate::simcvd::memory;
 use crate::simcvd::train::{train, TrainOptions, TrainState};
+use crate::time_limit::Deadline;
 use crate::with_backend;
 use anyhow::{bail, Context};
 use semiseg::data::{Dataset, LabeledChoice, Split};
@@ -120,6 +121,8 @@ fn write_manifest(run: &RunDir, ds: &Dataset, split: &Split) -> anyhow::Result<(
 }
 
 pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    // --time-limit counts from here: loading the data takes part of the slot too
+    let started = std::time::Instant::now();
     // Everything that can fail on the user's input (configuration, data folder, split, volumes)
     // is checked before a new run folder is created, so a refused run leaves nothing behind.
     let (existing, cfg, data_dir) = match &a.resume {
@@ -215,6 +218,7 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let opts = TrainOptions {
         progress: ProgressMode::for_stderr(a.quiet),
         stop_after: a.stop_after,
+        deadline: a.time_limit.map(|l| Deadline::new(started, l)),
     };
     let summary = with_backend!(a.backend, |B, device| train::<B>(
         &run, &cfg, &data, &device, &opts, out

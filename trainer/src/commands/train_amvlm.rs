@@ -9,6 +9,7 @@ use crate::progress::ProgressMode;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
 use crate::run_lock::RunLock;
 use crate::run_report::write_report_or_warn;
+use crate::time_limit::Deadline;
 use crate::with_backend;
 use anyhow::{bail, Context};
 use burn::tensor::backend::Backend;
@@ -105,6 +106,8 @@ fn check_manifest(run: &RunDir, pairs: &Pairs) -> anyhow::Result<()> {
 }
 
 pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    // --time-limit counts from here: loading the data takes part of the slot too
+    let started = std::time::Instant::now();
     // The configuration, the pairs and their images are all checked before a new run folder is
     // created, so a refused run leaves nothing behind.
     let (existing, cfg, pairs, text_init, tok, data_dir) = match &a.resume {
@@ -202,6 +205,7 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let opts = TrainOptions {
         progress: ProgressMode::for_stderr(a.quiet),
         stop_after: a.stop_after,
+        deadline: a.time_limit.map(|l| Deadline::new(started, l)),
     };
     let summary = with_backend!(a.backend, |B, device| {
         B::seed(&device, cfg.seed);

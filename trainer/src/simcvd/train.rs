@@ -10,6 +10,7 @@ use crate::interrupt::{LoopGuard, StopAt};
 use crate::progress::{Progress, ProgressMode};
 use crate::report::write_csv;
 use crate::run_dir::RunDir;
+use crate::time_limit::Deadline;
 use anyhow::Context;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{
@@ -30,6 +31,8 @@ pub struct TrainOptions {
     /// Stop after this many steps in this invocation (for tests and `--stop-after`), even if
     /// `max_steps` is not reached; the last checkpoint is written first.
     pub stop_after: Option<usize>,
+    /// `--time-limit`: stop, with a checkpoint, before a step that would end past it.
+    pub deadline: Option<Deadline>,
 }
 
 /// What a SimCVD checkpoint says besides the weights.
@@ -122,7 +125,9 @@ pub fn train<B: AutodiffBackend>(
     let mut last_dice = None;
     let (t0, seconds_before) = (Instant::now(), state.seconds);
     let interrupt = LoopGuard::new(StopAt::Step);
+    let mut out_of_time = false;
     for step in start..end {
+        let t_step = Instant::now();
         // every random draw of the step is a function of (seed, step): exact resume
         B::seed(device, derive_seed(cfg.seed, 99, step as u64));
         let host = data.batch(cfg, step, semi);
@@ -188,7 +193,10 @@ pub fn train<B: AutodiffBackend>(
                 ));
             }
         }
-        let stop = interrupt.stop_requested();
+        out_of_time = opts
+            .deadline
+            .is_some_and(|d| d.stop_before_next(Instant::now(), t_step.elapsed()));
+        let stop = interrupt.stop_requested() || out_of_time;
         if state.step % cfg.checkpoint_every.max(1) == 0 || done || state.step == end || stop {
             checkpoint::save(run, state.step, &state, |dir| {
                 checkpoint::save_module(&student, &dir.join("student"))?;
@@ -203,6 +211,14 @@ pub fn train<B: AutodiffBackend>(
         }
     }
     progress.finish();
+    if let (true, Some(d)) = (out_of_time && state.step < end, opts.deadline) {
+        writeln!(
+            out,
+            "time limit {} reached: stopped after step {}, before a step that would end past it",
+            d.limit(),
+            state.step
+        )?;
+    }
     Ok(TrainSummary {
         steps_done: state.step,
         first_loss,
