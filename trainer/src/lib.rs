@@ -18,6 +18,7 @@ pub mod run_report;
 pub mod simcvd;
 pub mod synth2d;
 pub mod time_limit;
+mod wording;
 
 pub use cli::Cli;
 

@@ -45,8 +45,8 @@ pub fn print_table(
     for (name, m) in rows {
         t.add_row(row(name, m));
     }
-    let plural = if rows.len() == 1 { "" } else { "s" };
-    t.add_row(row(&format!("mean ({} case{plural})", rows.len()), mean));
+    let cases = crate::wording::counted(rows.len(), "case");
+    t.add_row(row(&format!("mean ({cases})"), mean));
     writeln!(out, "{t}")?;
     let empty = rows.iter().filter(|(_, m)| m.empty.is_some()).count();
     if empty > 0 {

@@ -69,11 +69,11 @@ impl RunDir {
     /// What `--resume` says of a run that has already trained its `total` `unit`s (step, epoch)
     /// instead of loading its data to train nothing: how to evaluate it.
     pub fn finished_message(&self, total: usize, unit: &str, eval: &str, data: &Path) -> String {
-        let plural = if total == 1 { "" } else { "s" };
         format!(
-            "{} has finished its {total} {unit}{plural}; nothing to train. Evaluate it with: \
+            "{} has finished its {}; nothing to train. Evaluate it with: \
              semiseg {eval} --run {} --data {}",
             self.root.display(),
+            crate::wording::counted(total, unit),
             self.root.display(),
             data.display()
         )

@@ -8,6 +8,7 @@ use crate::report::read_csv_mean;
 use crate::run_dir::{write_atomic, RunDir};
 use crate::simcvd::model_io::{load_run_model, weights_path};
 use crate::simcvd::train::TrainState;
+use crate::wording::counted;
 use anyhow::Context;
 use burn::backend::Flex;
 use burn::module::Module;
@@ -79,18 +80,22 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     write_atomic(&a.output, &bytes)?;
     writeln!(
         out,
-        "{}: {} ({} parameters, {} bytes, weights {:?}, {} steps{})",
+        "{}: {} ({} parameters, {} bytes, weights {:?}, {}{})",
         a.output.display(),
         bundle.card.name,
         model.net.num_params(),
         bytes.len(),
         bundle.card.precision,
-        steps,
+        counted(steps, "step"),
         bundle
             .card
             .metrics
             .as_ref()
-            .map(|m| format!(", test Dice {:.2}% over {} cases", 100.0 * m.dice, m.cases))
+            .map(|m| format!(
+                ", test Dice {:.2}% over {}",
+                100.0 * m.dice,
+                counted(m.cases, "case")
+            ))
             .unwrap_or_default()
     )?;
     Ok(())
