@@ -39,16 +39,8 @@ stage)
 run)
   : "${OUT:?set OUT to a folder for the log and masks}"
   BACKEND=${BACKEND:-cuda}
-  # burn-cuda loads libnvrtc at run time: the CUDA toolkit's, where the image has one
-  export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/cuda/lib64
   FILTERS=${FILTERS:-16 4}
-  bin=target/release/semiseg
-  if [ -f "$stage/semiseg.xz" ]; then
-    # python's lzma, in case the machine has no xz tool; a failed unpack is never run
-    rm -f /tmp/semiseg-device
-    python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' \
-      "$stage/semiseg.xz" /tmp/semiseg-device && chmod +x /tmp/semiseg-device && bin=/tmp/semiseg-device
-  fi
+  source scripts/device_cli.sh
   [ -x "$bin" ] || { echo "no semiseg binary: run 'scripts/device_check.sh stage' first" >&2; exit 1; }
   data=$stage/la-mini
   [ -d "$data" ] || { echo "no $data: run 'scripts/device_check.sh stage' first" >&2; exit 1; }

@@ -77,7 +77,6 @@ train)
   FILTERS=${FILTERS:-16}
   METHOD=${METHOD:-simcvd}
   TRAIN_LIMIT=${TRAIN_LIMIT:-300}
-  export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/cuda/lib64
   mkdir -p "$OUT" || die "cannot create OUT=$OUT"
   log=$OUT/device_train.log
   fail() { echo "error: $*" | tee -a "$log" >&2; exit 1; }
@@ -94,12 +93,7 @@ train)
   [ "$want" = "$got" ] || fail "the joined data differ from what was staged ($got)"
   tar -C "$data" -xf /tmp/semiseg-la.tar && rm -f /tmp/semiseg-la.tar || fail "cannot unpack the data"
   echo "LA data joined: $(ls "$data/imagesTr" | wc -l) images" | tee -a "$log"
-  bin=target/release/semiseg
-  if [ -f "$stage/semiseg.xz" ]; then
-    rm -f /tmp/semiseg-device
-    python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' \
-      "$stage/semiseg.xz" /tmp/semiseg-device && chmod +x /tmp/semiseg-device && bin=/tmp/semiseg-device
-  fi
+  source scripts/device_cli.sh
   [ -x "$bin" ] || fail "no semiseg binary: run 'scripts/device_check.sh stage' here first"
   cases=()
   if [ -n "${EVAL_CASES:-}" ]; then
@@ -113,7 +107,10 @@ train)
   } 2>&1 | tee -a "$log"
   runs=/tmp/semiseg-runs
   name=la-$BACKEND-$METHOD-$LABELED-f$FILTERS
-  rm -rf "${runs:?}/$name"
+  # this script's own scratch from an earlier call on the same machine: a stale bundle would
+  # make export refuse to overwrite it, and its parts would go back in place of this run's
+  bundle=/tmp/$name.semiseg
+  rm -rf "${runs:?}/$name" "$bundle"
   part "train $METHOD, $LABELED labeled, $FILTERS filters, on $BACKEND for at most $TRAIN_LIMIT s"
   "$bin" train simcvd --data "$data" --labeled "$LABELED" --method "$METHOD" --n-filters "$FILTERS" \
     --backend "$BACKEND" --eval-every 0 --runs "$runs" --name "$name" --time-limit "$TRAIN_LIMIT" \
@@ -127,13 +124,13 @@ train)
   metrics=$run/predictions-last/metrics.csv
   m=()
   [ -f "$metrics" ] && m=(--metrics "$metrics")
-  "$bin" export --run "$run" -o "/tmp/$name.semiseg" "${m[@]}" \
+  "$bin" export --run "$run" -o "$bundle" "${m[@]}" \
     --notes "trained by scripts/device_train.sh on $BACKEND with --time-limit $TRAIN_LIMIT (a partial run)" \
-    2>&1 | tee -a "$log"
+    2>&1 | tee -a "$log" || echo "error: export failed; no bundle comes back" | tee -a "$log"
   "$bin" report --run "$run" >/dev/null 2>&1 || true
   tar -C "$runs" -czf "$OUT/run-files.tar.gz" --exclude checkpoints --exclude best \
     --exclude '*.nii.gz' "$name"
-  [ -f "/tmp/$name.semiseg" ] && split -b 15M -d -a 1 "/tmp/$name.semiseg" "$OUT/$name.semiseg.part-"
+  [ -f "$bundle" ] && split -b 15M -d -a 1 "$bundle" "$OUT/$name.semiseg.part-"
   ls -l "$OUT" | tee -a "$log"
   part "done"
   ;;

@@ -274,7 +274,7 @@ fn runs_are_reproducible_resumable_and_usable() {
     let report = std::fs::read_to_string(c.join("report.md")).unwrap();
     for want in [
         "**Trained** 6 of 6 steps (100.0%)",
-        "over 2 session(s)",
+        "over 2 sessions",
         "| 6 |",
         "semiseg train simcvd --config",
         "![training curves](curves.svg)",

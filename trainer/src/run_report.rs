@@ -387,7 +387,11 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
             let _ = write!(line, " in {} of training", duration_text(s));
         }
         if let Some(s) = &sessions {
-            let _ = write!(line, ", over {} session(s)", s.rows.len());
+            let _ = write!(
+                line,
+                ", over {}",
+                crate::wording::counted(s.rows.len(), "session")
+            );
         }
         let _ = writeln!(md, "{line}.\n");
     } else {
@@ -617,7 +621,7 @@ mod tests {
         for want in [
             "# Run `demo-run`",
             "**Method** simcvd; **data** toy (2 labeled, 1 unlabeled, 1 test) from `/data/toy`; **seed** 7.",
-            "**Trained** 4 of 8 steps (50.0%) in 2m 00s of training, over 1 session(s).",
+            "**Trained** 4 of 8 steps (50.0%) in 2m 00s of training, over 1 session.",
             "**Best validation Dice** 81.25% at step 4",
             "| step | Dice % | Jaccard % | 95HD (voxels) | ASD (voxels) |",
             "| 4 | 81.25 | 68.42 | 4.25 | 1.00 |",
