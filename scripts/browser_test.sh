@@ -6,17 +6,22 @@
 # download). Screenshots and results.txt go to target/browser-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/phases.sh
 art=target/browser-artifacts
 rm -rf "$art" && mkdir -p "$art"
 
+phase "browser: chromium (apt, when missing)"
 if [ ! -x /usr/bin/chromium ]; then
   SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+phase "browser: playwright-core (npm ci)"
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
+phase_end # build_web.sh records its own phases
 scripts/build_web.sh
 
+phase "browser: odd NIfTI fixtures (nibabel)"
 # odd NIfTI files (big-endian, LPS, permuted axes, int16/uint8/float32, .nii/.nii.gz, truncated),
 # written by nibabel from an LA test case (tests/fixtures/make_web_fixtures.py)
 DATA=${SEMISEG_LA2018:-../shared/data/la2018}
@@ -27,6 +32,7 @@ fixtures=$scratch/fixtures native=$scratch/native
 mkdir -p "$native"
 python3 tests/fixtures/make_web_fixtures.py "$DATA" "$fixtures" >/dev/null
 
+phase "browser: native reference masks (semiseg predict)"
 # the CLI (the workspace's feature set, so after `cargo test --workspace` only the binary is linked)
 cargo build --workspace --bins --quiet
 for f in "$fixtures"/la_crop_*; do
@@ -45,4 +51,6 @@ for lcc in "" --largest-component; do
     "$sample" -o "$native/sample/$id${lcc:+_lcc}.nii.gz"
 done
 
+phase "browser: tests in headless Chromium"
 node tests/browser/run.mjs dist "$fixtures" "$native" "$art"
+phase_end

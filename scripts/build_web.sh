@@ -6,12 +6,15 @@
 # Nothing is downloaded outside crates.io; wasm-opt is not used (see docs/toolchain notes in README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/phases.sh
 DATA=${SEMISEG_LA2018:-../shared/data/la2018}
 
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+phase "web: trunk 0.21.14 (cargo install, when missing)"
 if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
   cargo install trunk --version 0.21.14 --locked
 fi
+phase "web: wasm-bindgen-cli (cargo install, when missing)"
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$want"; then
   # not --locked: the CLI's locked webpki-roots is not on crates.io any more (docs: toolchain)
@@ -37,5 +40,7 @@ else
   rm -f "$sample"/la_*.nii.gz "$sample/index.json"
 fi
 
+phase "web: trunk build --release (wasm)"
 trunk build --release "$@"
 du -sh dist/*.wasm dist/assets/models/* 2>/dev/null || true
+phase_end

