@@ -255,7 +255,7 @@ fn a_run_folder_has_everything_and_resume_is_exact() {
     ])
     .unwrap();
     assert!(
-        ev.contains("Test_Folder (best weights): retrieval on 16 held-out pairs"),
+        ev.contains("Test_Folder (best weights, on cpu): retrieval on 16 held-out pairs"),
         "{ev}"
     );
     let vocab = st.dir.path().join("vocab.txt");

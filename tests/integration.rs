@@ -6,6 +6,7 @@
 //! `semiseg_integration::one_training_at_a_time()`, whichever module it is in.
 
 mod amvlm;
+mod amvlm_seg;
 mod bert;
 mod cli;
 mod la2018;

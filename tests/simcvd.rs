@@ -136,7 +136,8 @@ fn a_small_simcvd_learns_the_synthetic_organ() {
     );
     let dice = last_dice(&run);
     assert!(dice > 0.5, "held-out Dice after 60 steps: {dice}");
-    assert!(run.join("best/model.mpk").exists());
+    // the test cases are monitoring only: no weights are chosen on them
+    assert!(!run.join("best").exists());
 }
 
 /// Press Ctrl-C (what `semiseg`'s signal handler calls) once the run at `log` has logged a step.
@@ -233,17 +234,56 @@ fn runs_are_reproducible_resumable_and_usable() {
     stop.extend(["--stop-after", "3"]);
     let out = train(&st, "c", &stop).unwrap();
     assert!(out.contains("--resume"), "{out}");
-    // a run stopped between evaluations names the step its last Dice is from
+    // a run stopped between evaluations names the step its last Dice is from; with validation
+    // cases (--val-list, held out of the training cases) it evaluates them too and keeps best/,
+    // chosen on them alone
+    let val_list = st.config.with_file_name("val.list");
+    std::fs::write(&val_list, "synth_006\n").unwrap();
     let out = train(
         &st,
         "stopped",
-        &["--steps", "6", "--eval-every", "2", "--stop-after", "3"],
+        &[
+            "--steps",
+            "6",
+            "--eval-every",
+            "2",
+            "--stop-after",
+            "3",
+            "--val-list",
+            s(&val_list),
+        ],
     )
     .unwrap();
     assert!(
-        out.contains("validation Dice at step 2:") && !out.contains("at step 3:"),
+        out.contains("test Dice at step 2:")
+            && out.contains("(monitoring;")
+            && out.contains("validation Dice at step 2:")
+            && out.contains("best validation Dice")
+            && !out.contains("at step 3:"),
         "{out}"
     );
+    let stopped = st.runs.join("stopped");
+    let manifest = std::fs::read_to_string(stopped.join("manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let ids = |k: &str| -> Vec<String> {
+        manifest[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("validation"), ["synth_006"]);
+    assert!(!ids("unlabeled").contains(&"synth_006".to_string()));
+    let val = std::fs::read_to_string(stopped.join("evaluations/validation/summary.csv")).unwrap();
+    assert!(val.lines().nth(1).unwrap().starts_with("2,"), "{val}");
+    let best = std::fs::read_to_string(stopped.join("best/state.json")).unwrap();
+    assert!(best.contains("\"chosen_on_validation\": true"), "{best}");
+    // a test case cannot be a validation case; the refused run leaves no folder
+    std::fs::write(&val_list, "synth_009\n").unwrap();
+    let err = train(&st, "val-test", &["--val-list", s(&val_list)]).unwrap_err();
+    assert!(err.contains("\"synth_009\" is a test case"), "{err}");
+    assert!(!st.runs.join("val-test").exists());
     let c = st.runs.join("c");
     let out = resume(&c).unwrap();
     assert!(
@@ -327,6 +367,44 @@ fn runs_are_reproducible_resumable_and_usable() {
         "cpu",
     ];
     let out = cli(&eval_model).unwrap();
+    assert!(out.contains("mean (2 cases)"), "{out}");
+    // --checkpoint best: refused for a run without validation cases, and for a best/ that an
+    // earlier semiseg chose on the test cases; a run with validation cases evaluates it
+    let best_of = |run: &Path, out: &Path| {
+        cli(&[
+            "eval-model",
+            "--run",
+            s(run),
+            "--data",
+            s(&st.data),
+            "--checkpoint",
+            "best",
+            "--out",
+            s(out),
+            "--backend",
+            "cpu",
+        ])
+    };
+    let err = best_of(&a, &a.join("best-eval")).unwrap_err();
+    assert!(
+        err.contains("no best/ model") && err.contains("--val-list"),
+        "{err}"
+    );
+    let stopped = st.runs.join("stopped");
+    let old = st.runs.join("old-best");
+    std::fs::create_dir_all(old.join("best")).unwrap();
+    for f in ["config.toml", "run.json", "manifest.json"] {
+        std::fs::copy(a.join(f), old.join(f)).unwrap();
+    }
+    std::fs::copy(stopped.join("best/model.mpk"), old.join("best/model.mpk")).unwrap();
+    std::fs::write(
+        old.join("best/state.json"),
+        r#"{"step": 6, "best_dice": 0.9, "best_step": 6}"#,
+    )
+    .unwrap();
+    let err = best_of(&old, &old.join("best-eval")).unwrap_err();
+    assert!(err.contains("chosen on the test cases"), "{err}");
+    let out = best_of(&stopped, &stopped.join("best-eval")).unwrap();
     assert!(out.contains("mean (2 cases)"), "{out}");
     // the run's report now has the evaluation's mean row
     let report = std::fs::read_to_string(a.join("report.md")).unwrap();
@@ -422,6 +500,17 @@ fn runs_are_reproducible_resumable_and_usable() {
         read_nifti(&nested, &Default::default()).unwrap().data,
         one.data
     );
+    // with no --backend, a machine without CUDA segments on the CPU and says so
+    if !cuda_driver_here() {
+        let auto_mask = a.join("auto.nii.gz");
+        let out = cli(&["predict", "--model", s(&a), s(&scan), "-o", s(&auto_mask)]).unwrap();
+        assert!(
+            out.contains("on cpu (--backend auto: no usable CUDA here"),
+            "{out}"
+        );
+        let auto = read_nifti(&auto_mask, &Default::default()).unwrap();
+        assert_eq!(auto.data, one.data);
+    }
     let under_file = out_mask.join("m.nii.gz");
     into[5] = s(&under_file);
     let err = cli(&into).unwrap_err();
@@ -742,12 +831,18 @@ fn bad_training_requests_are_clear_errors() {
         "a refused run left a folder"
     );
     // without an NVIDIA driver (CI), asking for CUDA is a clear error, not a panic in cudarc
-    let driver = [
-        "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
-        "/usr/lib64/libcuda.so.1",
-    ];
-    if !driver.iter().any(|p| Path::new(p).exists()) {
+    if !cuda_driver_here() {
         let err = train_on(&st, "gpu", "cuda", &[]).unwrap_err();
         assert!(err.contains("no CUDA driver"), "{err}");
     }
+}
+
+/// Whether the NVIDIA driver library is installed where Linux distributions put it.
+fn cuda_driver_here() -> bool {
+    [
+        "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+        "/usr/lib64/libcuda.so.1",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists())
 }

@@ -1,5 +1,7 @@
-//! Compute backends: CUDA (burn-cuda, the default for real runs), wgpu, and the CPU (burn-flex).
-//! A backend that has no device here is a clear error, never a panic inside a driver library.
+//! Compute backends: CUDA (burn-cuda), wgpu, and the CPU (burn-flex). The default, `auto`, is
+//! CUDA where its driver loads and the CPU elsewhere, so every command works on a laptop without
+//! a flag; commands say which backend ran. An explicitly named backend that has no device here is
+//! a clear error, never a panic inside a driver library.
 
 use clap::ValueEnum;
 
@@ -7,6 +9,8 @@ use clap::ValueEnum;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
+    /// CUDA when its driver and runtime compiler load here, else the CPU (wgpu only when asked).
+    Auto,
     /// NVIDIA GPU through CUDA (needs the NVIDIA driver's libcuda and libnvrtc at run time).
     Cuda,
     /// GPU through wgpu (Vulkan, Metal, DX12).
@@ -18,6 +22,7 @@ pub enum BackendKind {
 impl std::fmt::Display for BackendKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            BackendKind::Auto => "auto",
             BackendKind::Cuda => "cuda",
             BackendKind::Wgpu => "wgpu",
             BackendKind::Cpu => "cpu",
@@ -25,12 +30,52 @@ impl std::fmt::Display for BackendKind {
     }
 }
 
+/// The backend a command runs on: `auto` resolved, a named one checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    /// Never `Auto`.
+    pub kind: BackendKind,
+    /// Whether `auto` chose it (the line users see says so).
+    pub by_auto: bool,
+}
+
+impl std::fmt::Display for Selected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.by_auto, self.kind) {
+            (false, kind) => write!(f, "{kind}"),
+            (true, BackendKind::Cuda) => f.write_str("cuda (--backend auto: CUDA found)"),
+            (true, kind) => write!(
+                f,
+                "{kind} (--backend auto: no usable CUDA here; --backend cuda says why)"
+            ),
+        }
+    }
+}
+
+/// Resolve `auto` (CUDA when [`check`] passes for it, else the CPU) or check a named backend.
+pub fn select(kind: BackendKind) -> anyhow::Result<Selected> {
+    match kind {
+        BackendKind::Auto => Ok(Selected {
+            kind: if check_cuda().is_ok() {
+                BackendKind::Cuda
+            } else {
+                BackendKind::Cpu
+            },
+            by_auto: true,
+        }),
+        kind => check(kind).map(|()| Selected {
+            kind,
+            by_auto: false,
+        }),
+    }
+}
+
 /// Check that `kind` can run here before any tensor touches it. cudarc panics when libcuda is
 /// missing, so it is probed first; wgpu panics without an adapter, so its probe runs a tiny op
-/// behind `catch_unwind`.
+/// behind `catch_unwind`. `auto` always can (it falls back to the CPU).
 pub fn check(kind: BackendKind) -> anyhow::Result<()> {
     match kind {
-        BackendKind::Cpu => Ok(()),
+        BackendKind::Auto | BackendKind::Cpu => Ok(()),
         BackendKind::Cuda => check_cuda(),
         BackendKind::Wgpu => check_wgpu(),
     }
@@ -87,12 +132,12 @@ fn check_wgpu() -> anyhow::Result<()> {
     anyhow::bail!("--backend wgpu: this semiseg was built without the `wgpu` feature")
 }
 
-/// Run `$body` with `$B` bound to the autodiff backend of `$kind` and `$device` to its device.
+/// Run `$body` with `$B` bound to the autodiff backend of `$kind` (`auto` resolved as [`select`]
+/// does) and `$device` to its device.
 #[macro_export]
 macro_rules! with_backend {
     ($kind:expr, |$B:ident, $device:ident| $body:expr) => {{
-        $crate::backend::check($kind)?;
-        match $kind {
+        match $crate::backend::select($kind)?.kind {
             $crate::backend::BackendKind::Cpu => {
                 type $B = burn::backend::Autodiff<burn::backend::Flex>;
                 let $device = burn::backend::flex::FlexDevice;

@@ -67,9 +67,19 @@ where
     M: burn::module::AutodiffModule<B>,
     O: Optimizer<M, B>,
 {
+    save_optim_named(optim, dir, "optim")
+}
+
+/// Write an optimizer's state to `dir/NAME.mpk` (a method with a second optimizer).
+pub fn save_optim_named<B, M, O>(optim: &O, dir: &Path, name: &str) -> anyhow::Result<()>
+where
+    B: AutodiffBackend,
+    M: burn::module::AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
     Rec::new()
-        .record(optim.to_record(), dir.join("optim"))
-        .context("saving the optimizer")
+        .record(optim.to_record(), dir.join(name))
+        .with_context(|| format!("saving the optimizer state {name}"))
 }
 
 /// Complete checkpoints of a run, `(step, folder)`.
@@ -134,8 +144,23 @@ where
     M: burn::module::AutodiffModule<B>,
     O: Optimizer<M, B>,
 {
+    load_optim_named(optim, dir, "optim", device)
+}
+
+/// Load the optimizer state `dir/NAME.mpk`.
+pub fn load_optim_named<B, M, O>(
+    optim: O,
+    dir: &Path,
+    name: &str,
+    device: &B::Device,
+) -> anyhow::Result<O>
+where
+    B: AutodiffBackend,
+    M: burn::module::AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
     let record = Rec::new()
-        .load(dir.join("optim"), device)
-        .with_context(|| format!("loading the optimizer state from {}", dir.display()))?;
+        .load(dir.join(name), device)
+        .with_context(|| format!("loading the optimizer state {name} from {}", dir.display()))?;
     Ok(optim.load_record(record))
 }

@@ -143,7 +143,8 @@ pub enum BenchCommand {
 
 #[derive(Debug, Args)]
 pub struct BenchAmvlmArgs {
-    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    /// Compute backend (auto: CUDA when it is available here, else the CPU).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
     /// Size preset: paper or tiny.
     #[arg(long, default_value = "paper")]
@@ -158,7 +159,8 @@ pub struct BenchAmvlmArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    /// Compute backend (auto: CUDA when it is available here, else the CPU).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
     /// V-Net width.
     #[arg(long, default_value_t = 16)]
@@ -182,6 +184,80 @@ pub enum TrainCommand {
     /// AMVLM vision-language pre-training (spec A) on image-text pairs in the LViT layout.
     #[command(after_help = TRAIN_AMVLM_HELP)]
     Amvlm(TrainAmvlmArgs),
+    /// AMVLM text-guided segmentation (spec A6) and its baselines on a 2D LViT folder.
+    #[command(name = "amvlm-seg", after_help = TRAIN_AMVLM_SEG_HELP)]
+    AmvlmSeg(TrainAmvlmSegArgs),
+}
+
+const TRAIN_AMVLM_SEG_HELP: &str = "Examples:\n  semiseg train amvlm --data data/synth2d --preset tiny --name vlm\n  semiseg train amvlm-seg --data data/synth2d --vlm runs/vlm --labeled 25% --preset tiny\n  semiseg train amvlm-seg --data data/synth2d --vlm runs/vlm --labeled 25% --method mean-teacher\n  semiseg train amvlm-seg --resume runs/amvlm-seg-text-guided-20261205-010000\n\n\
+A LViT UNet (student) and its EMA teacher learn from the labeled images (BCE + Dice) and, for the \
+semi-supervised methods, from the unlabeled ones: mean-teacher against the teacher's probability; text-guided \
+against the teacher's pseudo label fused with the text mask of each image's own description (the frozen \
+encoders of --vlm and a Text Mask Generator trained by L_tg with its own Adam), plus the text mask itself. \
+The labeled images are a seeded draw from Train_Folder (written into the run's manifest.json). After each \
+epoch the student is scored on Val_Folder: best/ keeps the best, training stops after `patience` epochs \
+without a better Dice; the test split is only read by eval-model. The paper preset: width 64 (14.75M \
+parameters), 16 + 16 images a step, Adam 3e-4 (the AMVLM code uses --lr 1e-3 for MoNuSeg), 100 epochs, \
+cosine warm restarts (T0 = 10, eta_min = 1e-4), patience 50; --preset tiny: width 8, 4 + 4, 20 epochs. \
+Ablations and the released code's forms: --no-tg-loss, --released-text-mask, --released-student-loss.";
+
+/// Which method `train amvlm-seg` trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SegMethodArg {
+    Supervised,
+    MeanTeacher,
+    TextGuided,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainAmvlmSegArgs {
+    /// Dataset folder in the LViT layout with masks: Train_Folder, Val_Folder (and Test_Folder).
+    #[arg(long, required_unless_present_any = ["resume", "print_config"])]
+    pub data: Option<PathBuf>,
+    /// The AMVLM pre-training run (`semiseg train amvlm`) whose frozen encoders give the image
+    /// size and the text masks.
+    #[arg(long, value_name = "RUN", required_unless_present_any = ["resume", "print_config"])]
+    pub vlm: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "vlm", "method", "labeled"])]
+    pub resume: Option<PathBuf>,
+    /// TOML file with any hyper-parameters (the rest take the defaults; see --print-config).
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    pub config: Option<PathBuf>,
+    /// Size preset: paper (LViT's UNet, 16 + 16 images a step) or tiny (CPU).
+    #[arg(long, default_value = "paper")]
+    pub preset: String,
+    /// Print the resolved configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    #[arg(long, value_enum)]
+    pub method: Option<SegMethodArg>,
+    /// Labeled training images: a count (6), a fraction (0.25) or a percentage (25%).
+    #[arg(long, value_parser = parse_labeled, value_name = "FRACTION|N")]
+    pub labeled: Option<semiseg::amvlm::LabeledAmount>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Adam learning rate of the student and the TMG (3e-4; 1e-3 for MoNuSeg in the AMVLM code).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seed of the run and of the labeled draw.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Ablation: do not train the TMG (its decoder stays the untrained upsampling).
+    #[arg(long)]
+    pub no_tg_loss: bool,
+    /// The released code's text mask: every text of the batch averaged, then a sigmoid again.
+    #[arg(long)]
+    pub released_text_mask: bool,
+    /// The released code's student loss: one WeightedDiceBCE over labeled and unlabeled images.
+    #[arg(long)]
+    pub released_student_loss: bool,
+    #[command(flatten)]
+    pub train: TrainRunArgs,
+}
+
+fn parse_labeled(s: &str) -> Result<semiseg::amvlm::LabeledAmount, String> {
+    semiseg::amvlm::LabeledAmount::parse(s)
 }
 
 const TRAIN_AMVLM_HELP: &str = "Examples:\n  semiseg synth 2d --out data/synth2d\n  semiseg train amvlm --data data/synth2d --preset tiny --backend cpu\n  semiseg train amvlm --data ../shared/data/monuseg-lvit --text-init data/models/all-minilm-l6-v2\n  semiseg train amvlm --resume runs/amvlm-20261122-010000\n\n\
@@ -227,25 +303,8 @@ pub struct TrainAmvlmArgs {
     /// L_CSS with the released code's per-column W2 instead of the pairwise form.
     #[arg(long)]
     pub css_published: bool,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
-    pub backend: BackendKind,
-    /// Folder that holds the runs.
-    #[arg(long, default_value = "runs")]
-    pub runs: PathBuf,
-    /// Name of the run folder (default: amvlm and a timestamp).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Stop after N epochs of this invocation (a checkpoint is written; continue with --resume).
-    #[arg(long, value_name = "N")]
-    pub stop_after: Option<usize>,
-    /// Stop, with a checkpoint, before an epoch that would end past this wall time from the
-    /// command's start: 600 (seconds), 90s, 45m, 23h30m. Continue with --resume.
-    #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
-    pub time_limit: Option<Duration>,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub train: TrainRunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -262,7 +321,8 @@ pub struct EvalAmvlmArgs {
     /// Weights: best (lowest epoch-mean loss) or last.
     #[arg(long, value_enum, default_value_t = CheckpointArg::Best)]
     pub checkpoint: CheckpointArg,
-    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    /// Compute backend (auto: CUDA when it is available here, else the CPU).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
 }
 
@@ -313,7 +373,11 @@ Defaults are the paper's (spec B4/B5): 2 labeled + 2 unlabeled patches of 112x11
 (x0.1 every 3000 steps), momentum 0.9, weight decay 5e-4, 6000 steps, EMA 0.999, alpha/lambda/beta/gamma/tau = \
 0.1/0.5/0.1/0.1/0.5. Every hyper-parameter can be set in a TOML file (--config; write the defaults with \
 --print-config). Each run gets a new folder under --runs with config.toml, sessions.csv, manifest.json (case ids \
-and SHA-256 of every file), train_log.csv, evaluations/, checkpoints/ and best/. A killed run continues exactly with --resume; Ctrl-C or SIGTERM (a scheduler's end of job) first finishes the step and writes a checkpoint.";
+and SHA-256 of every file), train_log.csv, evaluations/ (the test cases, monitoring only) and checkpoints/; with \
+--val-list also evaluations/validation/ and best/ (the weights with the best validation Dice). Weights are never chosen \
+on the test cases: eval-model, export and predict use the last checkpoint unless told otherwise. A killed run \
+continues exactly with --resume; Ctrl-C or SIGTERM (a scheduler's end of job) first finishes the step and writes a \
+checkpoint.";
 
 #[derive(Debug, Args)]
 pub struct TrainSimcvdArgs {
@@ -321,8 +385,13 @@ pub struct TrainSimcvdArgs {
     #[arg(long, required_unless_present_any = ["resume", "print_config"])]
     pub data: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "method"])]
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "method", "val_list"])]
     pub resume: Option<PathBuf>,
+    /// Validation cases: a list file (one case id per line) of labeled training cases outside
+    /// the labeled subset. They leave training, are evaluated with the test cases, and `best/`
+    /// keeps the weights with the best Dice on them (without it there is no `best/`).
+    #[arg(long, value_name = "FILE")]
+    pub val_list: Option<PathBuf>,
     /// TOML file with any hyper-parameters (the rest take the defaults).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -365,21 +434,29 @@ pub struct TrainSimcvdArgs {
     pub no_pd: bool,
     #[arg(long)]
     pub no_con: bool,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    #[command(flatten)]
+    pub train: TrainRunArgs,
+}
+
+/// The options every training command shares (`train simcvd`, `train amvlm`, `train amvlm-seg`).
+#[derive(Debug, Args)]
+pub struct TrainRunArgs {
+    /// Compute backend (auto: CUDA when it is available here, else the CPU).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
     /// Folder that holds the runs.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
-    /// Name of the run folder (default: method, labeled count and a timestamp).
+    /// Name of the run folder (default: the method, what it trains on and a timestamp).
     #[arg(long)]
     pub name: Option<String>,
-    /// Stop after N steps of this invocation (a checkpoint is written; continue with --resume).
+    /// Stop after N units of this invocation (steps for SimCVD, epochs for AMVLM); a
+    /// checkpoint is written; continue with --resume.
     #[arg(long, value_name = "N")]
     pub stop_after: Option<usize>,
-    /// Stop, with a checkpoint, before a step that would end past this wall time from the
-    /// command's start: 600 (seconds), 90s, 45m, 23h30m. For batch-scheduler jobs and lent
-    /// machines; continue with --resume.
+    /// Stop, with a checkpoint, before a step (SimCVD) or epoch (AMVLM) that would end past
+    /// this wall time from the command's start: 600 (seconds), 90s, 45m, 23h30m. For
+    /// batch-scheduler jobs and lent machines; continue with --resume.
     #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
     pub time_limit: Option<Duration>,
     /// No progress bar.
@@ -399,7 +476,8 @@ pub enum MethodArg {
 pub enum CheckpointArg {
     /// The final (latest) weights, what UA-MT and SimCVD report.
     Last,
-    /// The weights with the best validation Dice during training.
+    /// The weights with the best validation Dice during training (runs trained with
+    /// --val-list; weights are never chosen on the test cases).
     Best,
 }
 
@@ -429,7 +507,8 @@ pub struct EvalModelArgs {
     /// scoring and writing it (not part of the paper's protocol, which scores the raw argmax).
     #[arg(long)]
     pub largest_component: bool,
-    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    /// Compute backend (auto: CUDA when it is available here, else the CPU).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
 }
 
@@ -451,11 +530,22 @@ pub struct PredictArgs {
     /// The model: a run folder, or a model bundle file written by `semiseg export`.
     #[arg(long)]
     pub model: PathBuf,
-    /// The scan to segment.
+    /// The scan to segment (3D model), or the image (PNG, JPEG, TIFF; text-guided 2D model).
     pub scan: PathBuf,
-    /// Output mask (.nii or .nii.gz; must not exist).
+    /// Output mask (.nii or .nii.gz for a scan, .png for an image; must not exist).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// 2D text-guided models: what to look for, e.g. "Bilateral pulmonary infection, lower left
+    /// lung". Gives the text mask (--text-mask) and, with --fuse, steers the mask.
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// 2D: write the prompt's text mask as an 8-bit PNG at the image's size (needs --prompt).
+    #[arg(long, value_name = "MAP.png", requires = "prompt")]
+    pub text_mask: Option<PathBuf>,
+    /// 2D: the mask is the student's logit fused with the prompt's (σ(z_student + z_text) > 0.5,
+    /// the fusion of the training's pseudo labels) instead of the student's alone.
+    #[arg(long, requires = "prompt")]
+    pub fuse: bool,
     /// Which weights of a run folder (a bundle has one set).
     #[arg(long, value_enum, default_value_t = CheckpointArg::Last)]
     pub checkpoint: CheckpointArg,
@@ -470,7 +560,8 @@ pub struct PredictArgs {
     /// whose intensities are far from z-scored is refused.
     #[arg(long)]
     pub zscore: bool,
-    #[arg(long, value_enum, default_value_t = BackendKind::Cuda)]
+    /// Compute backend (auto: CUDA when it is available here, else the CPU).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
 }
 

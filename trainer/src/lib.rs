@@ -2,10 +2,12 @@
 //! run the models of the `semiseg` crate).
 
 pub mod amvlm;
+pub mod amvlm_seg;
 pub mod backend;
 pub mod checkpoint;
 mod cli;
 mod commands;
+mod driver;
 mod grad_check;
 pub mod interrupt;
 mod output_file;
@@ -13,11 +15,13 @@ mod progress;
 mod report;
 pub mod run_compare;
 pub mod run_dir;
+pub mod run_info;
 pub mod run_lock;
 pub mod run_report;
 pub mod simcvd;
 pub mod synth2d;
 pub mod time_limit;
+mod train_run;
 mod wording;
 
 pub use cli::Cli;

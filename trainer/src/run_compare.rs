@@ -6,6 +6,7 @@
 //! (as in the report, run_report.rs); nothing is recomputed.
 
 use crate::run_dir::RunDir;
+use crate::run_info::RunKind;
 use crate::run_report::{
     data_counts, method_name, model_evaluations, read_config, ModelEvaluation, Table,
 };
@@ -24,12 +25,15 @@ enum Kind {
 }
 
 impl Kind {
-    fn of(config: &toml::Table) -> Kind {
-        if config.get("method").is_some() {
-            Kind::Simcvd
-        } else {
-            Kind::Amvlm
-        }
+    fn of(run: &RunDir) -> anyhow::Result<Kind> {
+        Ok(match run.kind()? {
+            RunKind::Simcvd => Kind::Simcvd,
+            RunKind::Amvlm => Kind::Amvlm,
+            RunKind::AmvlmSeg => bail!(
+                "{}: compare does not read text-guided segmentation runs yet",
+                run.root.display()
+            ),
+        })
     }
     fn name(self) -> &'static str {
         match self {
@@ -41,6 +45,13 @@ impl Kind {
         match self {
             Kind::Simcvd => "step",
             Kind::Amvlm => "epoch",
+        }
+    }
+    /// What the evaluations during training are: SimCVD's are of the test cases, monitoring only.
+    fn evaluations(self) -> &'static str {
+        match self {
+            Kind::Simcvd => "Test-set monitoring during training (no weights are chosen on it)",
+            Kind::Amvlm => "Held-out evaluation during training",
         }
     }
     fn table(self) -> &'static str {
@@ -87,7 +98,7 @@ impl Run {
     fn read(path: &Path) -> anyhow::Result<Run> {
         let dir = RunDir::open(path)?;
         let (_, config) = read_config(&dir)?;
-        let kind = Kind::of(&config);
+        let kind = Kind::of(&dir)?;
         let manifest: Option<serde_json::Value> = std::fs::read(dir.manifest())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
@@ -317,7 +328,7 @@ impl Comparison {
                     t.add_row(row);
                 }
                 (
-                    format!("Evaluation during training at {what} ({})", kind.table()),
+                    format!("{} at {what} ({})", kind.evaluations(), kind.table()),
                     t,
                 )
             }
@@ -514,7 +525,7 @@ mod tests {
             "| simcvd | simcvd | 1 labeled, 2 unlabeled, 1 test | 5 | 300 of 300 steps | (reference) |",
             // use_pd is set in the first run's config only
             "| sup | supervised | 1 labeled, 2 unlabeled (unused), 1 test | 5 | 250 of 300 steps | method=supervised, use_pd unset |",
-            "Evaluation during training at step 200, the last step every run evaluated (evaluations/summary.csv):",
+            "Test-set monitoring during training (no weights are chosen on it) at step 200, the last step every run evaluated (evaluations/summary.csv):",
             "| simcvd | 75.00 | 60.00 | 8.00 | 2.00 |",
             "| sup | 50.00 | 33.33 | 12.50 | 3.00 |",
             "| run | 100 | 200 | 300 |",

@@ -105,6 +105,12 @@ impl RunDir {
     pub fn evaluations(&self) -> PathBuf {
         self.root.join("evaluations")
     }
+    /// Evaluations of the validation cases during training (`--val-list`), as `evaluations()`
+    /// has those of the test cases.
+    pub fn validations(&self) -> PathBuf {
+        self.evaluations().join("validation")
+    }
+
     pub fn best(&self) -> PathBuf {
         self.root.join("best")
     }

@@ -102,7 +102,7 @@ pub fn moving_average(v: &[f64], window: usize) -> Vec<f64> {
 /// supervised baseline lists the split's unlabeled cases but never reads them).
 pub fn data_counts(manifest: &serde_json::Value, config: &toml::Table) -> Vec<String> {
     let unused = method_name(config) == Method::Supervised.name();
-    ["labeled", "unlabeled", "test", "train", "held_out"]
+    ["labeled", "unlabeled", "val", "test", "train", "held_out"]
         .iter()
         .filter_map(|k| {
             let v = &manifest[*k];
@@ -163,8 +163,8 @@ fn log_panels(log: &Table) -> (Vec<Panel>, usize) {
     (panels, window)
 }
 
-/// The evaluation panel: SimCVD's `evaluations/summary.csv` (Dice and Jaccard in % by step) or
-/// AMVLM's `epochs.csv` (recall@1 by epoch).
+/// The evaluation panel: SimCVD's `evaluations/summary.csv` (Dice and Jaccard in % by step),
+/// AMVLM's `epochs.csv` (recall@1 by epoch) or the 2D segmenter's (validation Dice and IoU).
 fn eval_panel(summary: Option<&Table>, epochs: Option<&Table>) -> Option<Panel> {
     let pick = |t: &Table, x: &str, ys: &[(&str, f64)], title: &str| {
         let xs = t.column(x)?;
@@ -193,7 +193,7 @@ fn eval_panel(summary: Option<&Table>, epochs: Option<&Table>) -> Option<Panel> 
                 t,
                 "step",
                 &[("dice", 100.0), ("jaccard", 100.0)],
-                "evaluation (%)",
+                "test-set monitoring (%)",
             )
         })
         .or_else(|| {
@@ -203,6 +203,16 @@ fn eval_panel(summary: Option<&Table>, epochs: Option<&Table>) -> Option<Panel> 
                     "epoch",
                     &[("r1_i2t", 1.0), ("r1_t2i", 1.0)],
                     "held-out recall@1 by epoch",
+                )
+            })
+        })
+        .or_else(|| {
+            epochs.and_then(|t| {
+                pick(
+                    t,
+                    "epoch",
+                    &[("val_dice", 100.0), ("val_iou", 100.0)],
+                    "validation by epoch (%)",
                 )
             })
         })
@@ -319,13 +329,16 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
     let log = Table::read(&run.train_log())?;
     let sessions = Table::read(&run.sessions())?;
     let summary = Table::read(&run.evaluations().join("summary.csv"))?;
+    let validation = Table::read(&run.validations().join("summary.csv"))?;
     let epochs = Table::read(&run.root.join("epochs.csv"))?;
 
     let name = run
         .root
         .file_name()
         .map_or("run".into(), |n| n.to_string_lossy().into_owned());
-    let amvlm = config.get("method").is_none();
+    let kind = run.kind()?;
+    // trained in epochs (AMVLM pre-training and the 2D segmenter) or in steps (SimCVD)
+    let amvlm = kind != crate::run_info::RunKind::Simcvd;
     let method = method_name(&config);
     let mut md = format!("# Run `{name}`\n\n");
     let _ = writeln!(
@@ -398,21 +411,40 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
         let _ = writeln!(md, "**Not trained yet** (no train_log.csv).\n");
     }
     if let Some(b) = &best {
-        if let (Some(d), Some(s)) = (b["best_dice"].as_f64(), b["best_step"].as_u64()) {
-            let _ = writeln!(
-                md,
-                "**Best validation Dice** {:.2}% at step {s} (`best/`).\n",
-                100.0 * d
-            );
+        match (b["best_dice"].as_f64(), b["best_step"].as_u64()) {
+            (Some(d), Some(s)) if b["chosen_on_validation"].as_bool() == Some(true) => {
+                let _ = writeln!(
+                    md,
+                    "**Best validation Dice** {:.2}% at step {s} (`best/`).\n",
+                    100.0 * d
+                );
+            }
+            (Some(_), Some(_)) => {
+                let _ = writeln!(
+                    md,
+                    "`best/` was chosen on the test cases by an earlier semiseg; it is not used \
+                     (weights chosen on the test set overstate its scores).\n"
+                );
+            }
+            _ => {}
         }
     }
 
     // evaluations during training
-    if let Some(t) = &summary {
-        let _ = writeln!(
-            md,
-            "## Evaluations during training (`evaluations/summary.csv`)\n"
-        );
+    for (t, title) in [
+        (
+            &summary,
+            "Test-set monitoring during training (`evaluations/summary.csv`; no weights are \
+             chosen on it)",
+        ),
+        (
+            &validation,
+            "Validation during training (`evaluations/validation/summary.csv`; `best/` is \
+             chosen on it)",
+        ),
+    ] {
+        let Some(t) = t else { continue };
+        let _ = writeln!(md, "## {title}\n");
         let names: Vec<String> = t
             .header
             .iter()
@@ -513,19 +545,17 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
         .unwrap_or("DATA");
     let root = run.root.display();
     let _ = writeln!(md, "## Reproduce\n\n```sh");
-    if amvlm {
-        let _ = writeln!(
-            md,
-            "semiseg train amvlm --config {root}/config.toml --data {data} --name {name}-again\n\
-             semiseg eval-amvlm --run {root} --data {data}"
-        );
-    } else {
-        let _ = writeln!(
-            md,
-            "semiseg train simcvd --config {root}/config.toml --data {data} --name {name}-again\n\
-             semiseg eval-model --run {root} --data {data}"
-        );
-    }
+    let vlm = match run_json.as_ref().and_then(|r| r["vlm"].as_str()) {
+        Some(v) => format!(" --vlm {v}"),
+        None => String::new(),
+    };
+    let _ = writeln!(
+        md,
+        "semiseg train {} --config {root}/config.toml --data {data}{vlm} --name {name}-again\n\
+         semiseg {} --run {root} --data {data}",
+        kind.train_command(),
+        kind.eval_command()
+    );
     let _ = writeln!(
         md,
         "```\n\nThe data must be what `manifest.json` lists (case ids and the SHA-256 of every \
@@ -622,7 +652,8 @@ mod tests {
             "# Run `demo-run`",
             "**Method** simcvd; **data** toy (2 labeled, 1 unlabeled, 1 test) from `/data/toy`; **seed** 7.",
             "**Trained** 4 of 8 steps (50.0%) in 2m 00s of training, over 1 session.",
-            "**Best validation Dice** 81.25% at step 4",
+            "`best/` was chosen on the test cases by an earlier semiseg; it is not used",
+            "## Test-set monitoring during training (`evaluations/summary.csv`; no weights",
             "| step | Dice % | Jaccard % | 95HD (voxels) | ASD (voxels) |",
             "| 4 | 81.25 | 68.42 | 4.25 | 1.00 |",
             "| `predictions-last` | 1 | 90.00 | 81.82 | 3.00 | 1.00 |",
@@ -637,7 +668,8 @@ mod tests {
         // series; lr, step and seconds are not curves
         let svg = std::fs::read_to_string(root.join("curves.svg")).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..60.min(svg.len())]);
-        for title in ["loss", "seg", "grad_norm", "evaluation (%)"] {
+        assert!(!md.contains("Best validation Dice") && !md.contains("## Validation"));
+        for title in ["loss", "seg", "grad_norm", "test-set monitoring (%)"] {
             assert!(svg.contains(&format!(">\n{title}\n<")), "no panel {title}");
         }
         assert!(!svg.contains(">\nlr\n<") && !svg.contains(">\nseconds\n<"));
@@ -645,5 +677,27 @@ mod tests {
         // written again, it is the same (rewritten, not appended)
         write_report(&run).unwrap();
         assert_eq!(std::fs::read_to_string(root.join("report.md")).unwrap(), md);
+
+        // a run with validation cases: best/ chosen on them is reported, with their table
+        std::fs::create_dir_all(root.join("evaluations/validation")).unwrap();
+        std::fs::write(
+            root.join("evaluations/validation/summary.csv"),
+            "step,dice,jaccard,hd95_voxel,asd_voxel\n2,0.75,0.6,6.0,2.0\n4,0.7,0.538462,7.0,2.2\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("best/state.json"),
+            r#"{"step": 2, "best_dice": 0.75, "best_step": 2, "chosen_on_validation": true}"#,
+        )
+        .unwrap();
+        let md = std::fs::read_to_string(write_report(&run).unwrap()).unwrap();
+        for want in [
+            "**Best validation Dice** 75.00% at step 2 (`best/`)",
+            "## Validation during training (`evaluations/validation/summary.csv`; `best/` is",
+            "| 2 | 75.00 | 60.00 | 6.00 | 2.00 |",
+        ] {
+            assert!(md.contains(want), "missing {want:?} in\n{md}");
+        }
+        assert!(!md.contains("chosen on the test cases"));
     }
 }

@@ -1,5 +1,6 @@
-//! AMVLM's vision-language pre-training (spec part A): projection heads (A2), the Probability
+//! AMVLM (spec part A). Vision-language pre-training: projection heads (A2), the Probability
 //! Distribution Transformer (A3), the 2-Wasserstein distance (A4) and the four losses of A5.
+//! Text-guided segmentation (A6): the Text Mask Generator, its loss L_tg and the student's loss.
 
 pub mod config;
 pub mod cross_entropy;
@@ -9,7 +10,12 @@ pub mod icl;
 pub mod itc;
 pub mod model;
 pub mod pdt;
+pub mod seg_config;
+pub mod seg_step;
 pub mod step;
+pub mod student_loss;
+pub mod text_mask;
+pub mod tg_loss;
 pub mod token_weights;
 pub mod wasserstein;
 pub mod xg;
@@ -18,4 +24,9 @@ pub use config::AmvlmConfig;
 pub use heads::{ProjectionHead, ProjectionHeadConfig};
 pub use model::{Amvlm, AmvlmEncoders, ImageEmbeddings, TextEmbeddings};
 pub use pdt::{Gaussians, Pdt, PdtConfig, SigmaMode};
+pub use seg_config::{LabeledAmount, SegConfig, SegMethod};
+pub use seg_step::{seg_losses, SegBatch, SegLosses, TextInputs};
 pub use step::{amvlm_loss, AmvlmBatch, AmvlmLosses};
+pub use student_loss::{student_loss, StudentLossForm, StudentLosses, Unlabeled};
+pub use text_mask::{TextMaskConfig, TextMaskForm, TextMaskGenerator};
+pub use tg_loss::tg_loss;

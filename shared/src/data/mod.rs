@@ -67,4 +67,12 @@ pub enum DataError {
     TooManyLabeled { wanted: usize, available: usize },
     #[error("case {id:?} has no label file, but it is in the labeled subset")]
     NoLabel { id: String },
+    #[error("{list}: no case ids in it (one id per line)")]
+    EmptyList { list: PathBuf },
+    #[error("{list}: validation case {id:?} {problem}; validation cases are labeled training cases held out of training (never test cases, never the labeled subset)")]
+    BadValidationCase {
+        list: PathBuf,
+        id: String,
+        problem: &'static str,
+    },
 }

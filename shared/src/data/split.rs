@@ -22,6 +22,9 @@ pub struct Split {
     pub labeled: Vec<String>,
     pub unlabeled: Vec<String>,
     pub test: Vec<String>,
+    /// Labeled training cases held out of training to choose weights on (`--val-list`); empty
+    /// unless given. Weights are never chosen on `test`.
+    pub validation: Vec<String>,
 }
 
 /// Read a `.list` file: one case id per line (blank lines and `#` comments skipped; a path or a
@@ -122,7 +125,52 @@ impl Split {
             labeled,
             unlabeled,
             test,
+            validation: Vec::new(),
         })
+    }
+
+    /// Hold the cases of the list file `list` out of training as validation cases: each must be a
+    /// training case that is not in the labeled subset (it leaves the unlabeled pool), has a
+    /// label, and is not a test case.
+    pub fn hold_out_validation(self, dataset: &Dataset, list: &Path) -> Result<Split, DataError> {
+        let ids = read_list(list)?;
+        self.with_validation(dataset, list, ids)
+    }
+
+    /// [`Split::hold_out_validation`] of the ids `ids` read from `list` (a list file, or the
+    /// manifest of a run being resumed).
+    pub fn with_validation(
+        mut self,
+        dataset: &Dataset,
+        list: &Path,
+        ids: Vec<String>,
+    ) -> Result<Split, DataError> {
+        check_ids(dataset, list, &ids)?;
+        let bad = |id: &String, problem| DataError::BadValidationCase {
+            list: list.into(),
+            id: id.clone(),
+            problem,
+        };
+        if ids.is_empty() {
+            return Err(DataError::EmptyList { list: list.into() });
+        }
+        for id in &ids {
+            if self.test.contains(id) {
+                return Err(bad(id, "is a test case"));
+            }
+            if self.labeled.contains(id) {
+                return Err(bad(id, "is in the labeled subset"));
+            }
+            if !self.unlabeled.contains(id) {
+                return Err(bad(id, "is not in the training list"));
+            }
+            if dataset.case(id).and_then(|c| c.label.as_ref()).is_none() {
+                return Err(bad(id, "has no label file"));
+            }
+        }
+        self.unlabeled.retain(|id| !ids.contains(id));
+        self.validation = ids;
+        Ok(self)
     }
 }
 
@@ -135,5 +183,59 @@ fn check_ids(dataset: &Dataset, list: &Path, ids: &[String]) -> Result<(), DataE
             first: (*first).clone(),
         }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Case;
+
+    fn dataset() -> Dataset {
+        let case = |id: &str, labeled: bool| Case {
+            id: id.into(),
+            image: format!("imagesTr/{id}.nii.gz").into(),
+            label: labeled.then(|| format!("labelsTr/{id}.nii.gz").into()),
+        };
+        Dataset {
+            root: "/nowhere".into(),
+            name: "t".into(),
+            labels: Default::default(),
+            cases: vec![
+                case("a", true),
+                case("b", true),
+                case("c", true),
+                case("d", true),
+                case("e", false),
+                case("f", true),
+            ],
+        }
+    }
+
+    #[test]
+    fn validation_cases_leave_the_unlabeled_pool() {
+        let ds = dataset();
+        let train = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        let split = Split::choose(&ds, train, vec!["f".into()], LabeledChoice::First(1)).unwrap();
+        assert!(split.validation.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("val.list");
+        std::fs::write(&list, "d\n# held out\nc\n").unwrap();
+        let held = split.clone().hold_out_validation(&ds, &list).unwrap();
+        assert_eq!(held.validation, ["d", "c"]);
+        assert_eq!(held.unlabeled, ["b", "e"]);
+        assert_eq!(held.labeled, ["a"]);
+        assert_eq!(held.test, ["f"]);
+        for (text, want) in [
+            ("f", "is a test case"),
+            ("a", "is in the labeled subset"),
+            ("e", "has no label file"),
+            ("zzz", "not in the dataset"),
+            ("# nothing\n", "no case ids in it"),
+        ] {
+            std::fs::write(&list, text).unwrap();
+            let err = split.clone().hold_out_validation(&ds, &list).unwrap_err();
+            assert!(err.to_string().contains(want), "{text}: {err}");
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! Inference: sliding-window segmentation of whole volumes (spec B6), the model bundles that carry
 //! trained weights to `semiseg predict` and the browser, the memory estimate made before a run, and
 //! the optional largest-component post-processing, and the check that a scan is normalised like
-//! the training data.
+//! the training data; 2D text-guided inference (an image, a prompt, its text mask).
 
 mod bundle;
 mod intensity;
 mod largest_component;
 mod memory;
 mod sliding_window;
+mod text_guided;
 
 pub use bundle::{BundleError, CardMetrics, ModelBundle, ModelCard, Precision};
 pub use intensity::{
@@ -16,3 +17,4 @@ pub use intensity::{
 pub use largest_component::{keep_largest_component, ComponentSummary};
 pub use memory::InferenceMemory;
 pub use sliding_window::{sliding_window_labels, sliding_window_predict, Accumulator, WindowPlan};
+pub use text_guided::{map_to_gray8, map_to_image, EmbeddedImage, TextGuidedModel, TextGuidedNets};

@@ -135,3 +135,92 @@ pub fn simcvd_loss<B: Backend>(
         ramp,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::TensorData;
+
+    fn value(t: &Tensor<Flex, 1>) -> f64 {
+        t.clone().into_scalar() as f64
+    }
+
+    /// How the terms are combined (spec B4): `total = seg + α·sdm + Ψ(t)(λ·contrast + β·pd +
+    /// γ·con)`, with weights that are all different (so a swapped weight shows) and Ψ at t = T/2
+    /// by hand: exp(−5·0.5²) = exp(−1.25).
+    #[test]
+    fn combines_the_terms_with_their_weights_and_the_ramp() {
+        let dev = Default::default();
+        let cfg = SimcvdConfig {
+            patch: [32, 32, 32],
+            n_filters: 2,
+            proj_pool: 4,
+            proj_hidden: vec![8],
+            proj_out: 4,
+            alpha_sdm: 0.4,
+            lambda_contrast: 0.3,
+            beta_pd: 0.2,
+            gamma_con: 0.7,
+            max_steps: 100,
+            ..Default::default()
+        };
+        let student = cfg.init_model::<Flex>(&dev);
+        let teacher = cfg.init_model::<Flex>(&dev);
+        let vol = |seed: f32| {
+            let v: Vec<f32> = (0..32768).map(|i| (i as f32 * seed).sin()).collect();
+            Tensor::<Flex, 5>::from_data(TensorData::new(v, [1, 1, 32, 32, 32]), &dev)
+        };
+        let labels = vol(0.37).greater_elem(0.0).float();
+        let batch = Batch {
+            labeled: vol(0.11),
+            sdm: vol(0.05) * 0.5,
+            labels,
+            unlabeled: Some(vol(0.23)),
+        };
+        let l = simcvd_loss(&student, Some(&teacher), &batch, &cfg, 50);
+        assert!((l.ramp - (-1.25f64).exp()).abs() < 1e-15, "{}", l.ramp);
+        let (seg, sdm) = (value(&l.seg), value(l.sdm.as_ref().unwrap()));
+        let contrast = value(l.contrast.as_ref().unwrap());
+        let (pd, con) = (
+            value(l.pd.as_ref().unwrap()),
+            value(l.con.as_ref().unwrap()),
+        );
+        for t in [seg, sdm, contrast, pd, con] {
+            assert!(
+                t.is_finite() && t > 0.0,
+                "{seg} {sdm} {contrast} {pd} {con}"
+            );
+        }
+        let want = seg + 0.4 * sdm + (-1.25f64).exp() * (0.3 * contrast + 0.2 * pd + 0.7 * con);
+        let got = value(&l.total);
+        assert!(
+            (got - want).abs() < 1e-5 * want,
+            "total {got}, by hand {want}"
+        );
+
+        // a switched-off term is neither computed nor added; at t = 0 the ramp is exp(−5)
+        let no_pd = SimcvdConfig {
+            use_pd: false,
+            ..cfg.clone()
+        };
+        let l = simcvd_loss(&student, Some(&teacher), &batch, &no_pd, 0);
+        assert!(l.pd.is_none());
+        let want = value(&l.seg)
+            + 0.4 * value(l.sdm.as_ref().unwrap())
+            + (-5.0f64).exp()
+                * (0.3 * value(l.contrast.as_ref().unwrap())
+                    + 0.7 * value(l.con.as_ref().unwrap()));
+        let got = value(&l.total);
+        assert!(
+            (got - want).abs() < 1e-5 * want,
+            "total {got}, by hand {want}"
+        );
+
+        // without a teacher only the supervised terms count
+        let l = simcvd_loss(&student, None, &batch, &cfg, 50);
+        assert!(l.contrast.is_none() && l.pd.is_none() && l.con.is_none());
+        let want = value(&l.seg) + 0.4 * value(l.sdm.as_ref().unwrap());
+        assert!((value(&l.total) - want).abs() < 1e-6 * want);
+    }
+}

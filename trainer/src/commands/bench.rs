@@ -133,7 +133,8 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         cfg.patch = p;
     }
     cfg.validate().map_err(anyhow::Error::msg)?;
-    crate::simcvd::memory::check_step(a.backend, &cfg)?;
+    let backend = crate::backend::select(a.backend)?;
+    crate::simcvd::memory::check_step(backend.kind, &cfg)?;
     // the volume to segment: the first LA test case if --data is given, else noise of LA's size
     let (volume, name) = match &a.data {
         Some(dir) => {
@@ -148,6 +149,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 labeled: vec![],
                 unlabeled: vec![],
                 test: vec![id.clone()],
+                validation: Vec::new(),
             };
             let data = TrainData::load(&ds, &one, false)?;
             (data.test.into_iter().next().expect("one case").image, id)
@@ -160,7 +162,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             )
         }
     };
-    let (step, infer, windows) = with_backend!(a.backend, |B, device| bench::<B>(
+    let (step, infer, windows) = with_backend!(backend.kind, |B, device| bench::<B>(
         &cfg, a.steps, &volume, &device
     )?);
     writeln!(out, "| backend | n_filters | patch | train step (2+2, median of {}) | sliding window ({name}, {windows} windows) | peak RSS |", a.steps)?;
@@ -168,7 +170,7 @@ pub fn run(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "| {} | {} | {}x{}x{} | {:.3} s | {:.2} s | {} |",
-        a.backend,
+        backend.kind,
         cfg.n_filters,
         cfg.patch[0],
         cfg.patch[1],

@@ -99,7 +99,8 @@ pub fn run(a: &BenchAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     } else {
         tok.vocab_size()
     };
-    let (step, img, txt) = with_backend!(a.backend, |B, device| bench::<B>(
+    let backend = crate::backend::select(a.backend)?;
+    let (step, img, txt) = with_backend!(backend.kind, |B, device| bench::<B>(
         &cfg, &tok, vocab, a.steps, &device
     )?);
     writeln!(out, "| backend | preset | batch | train step (median of {}) | embed 1 image | embed 1 prompt | peak RSS |", a.steps)?;
@@ -107,7 +108,7 @@ pub fn run(a: &BenchAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "| {} | {} ({}x{}, ViT {}x{}, text {}x{}) | {} | {:.3} s | {:.1} ms | {:.1} ms | {} |",
-        a.backend,
+        backend.kind,
         a.preset,
         cfg.image_size,
         cfg.image_size,

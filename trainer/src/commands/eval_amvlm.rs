@@ -44,7 +44,8 @@ pub fn run(a: &EvalAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let dir = run
         .evaluations()
         .join(format!("{}-{which}-{}", split.folder(), utc_stamp()));
-    let ev = with_backend!(a.backend, |B, device| {
+    let backend = crate::backend::select(a.backend)?;
+    let ev = with_backend!(backend.kind, |B, device| {
         let model = cfg.init::<B>(tok.vocab_size(), &device);
         let enc = match a.checkpoint {
             CheckpointArg::Best => checkpoint::load_module(
@@ -62,7 +63,12 @@ pub fn run(a: &EvalAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         };
         evaluate(&enc, &cfg, &data, &dir)?
     });
-    writeln!(out, "{} ({which} weights): {}", split.folder(), ev.line())?;
+    writeln!(
+        out,
+        "{} ({which} weights, on {backend}): {}",
+        split.folder(),
+        ev.line()
+    )?;
     writeln!(out, "metrics and similarity maps: {}", dir.display())?;
     Ok(())
 }

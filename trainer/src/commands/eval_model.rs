@@ -14,6 +14,12 @@ use semiseg::metrics::mean_metrics;
 use std::io::Write;
 
 pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if a.run.is_dir() {
+        let run = crate::run_dir::RunDir::open(&a.run)?;
+        if run.kind()? == crate::run_info::RunKind::AmvlmSeg {
+            return super::eval_model_2d::run(a, run, out);
+        }
+    }
     let model = ModelSource::open(&a.run)?;
     let pred_dir = match (&a.out, &model) {
         (Some(dir), _) => dir.clone(),
@@ -68,10 +74,12 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         labeled: Vec::new(),
         unlabeled: Vec::new(),
         test,
+        validation: Vec::new(),
     };
     let data = TrainData::load(&ds, &split, false)?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let results = with_backend!(a.backend, |B, device| {
+    let backend = crate::backend::select(a.backend)?;
+    let results = with_backend!(backend.kind, |B, device| {
         let net = model.load_vnet::<B>(a.checkpoint, &device)?;
         evaluate(
             &net,
@@ -103,7 +111,11 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     print_table(out, &named, &mean, SpacingUnit::Voxel)?;
     let csv = pred_dir.join("metrics.csv");
     write_csv(&csv, &named, &mean, SpacingUnit::Voxel)?;
-    writeln!(out, "masks and metrics.csv in {}", pred_dir.display())?;
+    writeln!(
+        out,
+        "masks and metrics.csv in {} (segmented on {backend})",
+        pred_dir.display()
+    )?;
     // predictions inside the run folder belong in its report
     if let ModelSource::Run(run) = &model {
         if pred_dir.parent() == Some(run.root.as_path()) {

@@ -7,14 +7,17 @@ mod dataset;
 mod eval;
 mod eval_amvlm;
 mod eval_model;
+mod eval_model_2d;
 mod export;
 mod inspect;
 mod predict;
+mod predict_2d;
 mod prepare_la;
 mod report;
 mod synth;
 mod train;
 mod train_amvlm;
+mod train_amvlm_seg;
 mod vocab;
 
 use crate::cli::{BenchCommand, Cli, Command, SynthCommand, TrainCommand};
@@ -27,6 +30,7 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Dataset(a) => dataset::run(&a, out),
         Command::Train(TrainCommand::Simcvd(a)) => train::run(&a, out),
         Command::Train(TrainCommand::Amvlm(a)) => train_amvlm::run(&a, out),
+        Command::Train(TrainCommand::AmvlmSeg(a)) => train_amvlm_seg::run(&a, out),
         Command::EvalAmvlm(a) => eval_amvlm::run(&a, out),
         Command::Vocab(a) => vocab::run(&a, out),
         Command::EvalModel(a) => eval_model::run(&a, out),

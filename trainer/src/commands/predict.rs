@@ -13,6 +13,18 @@ use std::io::Write;
 use std::time::Instant;
 
 pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if a.model.is_dir() {
+        let run = crate::run_dir::RunDir::open(&a.model)?;
+        if run.kind()? == crate::run_info::RunKind::AmvlmSeg {
+            return super::predict_2d::run(a, run, out);
+        }
+    }
+    if a.prompt.is_some() {
+        anyhow::bail!(
+            "--prompt needs a text-guided 2D model (`semiseg train amvlm-seg`); {} is a 3D model",
+            a.model.display()
+        );
+    }
     check_new_file(&a.output, "-o", None)?;
     // a bundle file (`semiseg export`) or a run folder
     let model = ModelSource::open(&a.model)?;
@@ -31,7 +43,8 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{}: {e}", a.scan.display()))?;
     let image = Grid::new(voxels, canon.dims);
     let t0 = Instant::now();
-    let mut labels = with_backend!(a.backend, |B, device| {
+    let backend = crate::backend::select(a.backend)?;
+    let mut labels = with_backend!(backend.kind, |B, device| {
         let net = model.load_vnet::<B>(a.checkpoint, &device)?;
         segment(&net, &image, patch, stride, &device)
     });
@@ -51,7 +64,7 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         voxels,
         voxels as f64 * scan.spacing().iter().product::<f64>() / 1000.0,
         t0.elapsed().as_secs_f64(),
-        a.backend
+        backend
     )?;
     if let Some(note) = fit_note {
         writeln!(out, "note: {note}")?;

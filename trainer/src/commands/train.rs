@@ -2,28 +2,19 @@
 //! manifest, load the data and run the loop on the chosen backend.
 
 use crate::cli::{MethodArg, TrainSimcvdArgs};
-use crate::progress::ProgressMode;
+use crate::driver::drive;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
-use crate::run_lock::RunLock;
-use crate::run_report::write_report_or_warn;
+use crate::run_info::{RunInfo, RunKind};
 use crate::simcvd::data::TrainData;
 use crate::simcvd::memory;
-use crate::simcvd::train::{train, TrainOptions, TrainState};
-use crate::time_limit::Deadline;
+use crate::simcvd::train::{SimcvdTraining, TrainState};
+use crate::train_run::{create_run, finish, loop_options, open_to_resume};
 use crate::with_backend;
 use anyhow::{bail, Context};
+use burn::tensor::backend::Backend;
 use semiseg::data::{Dataset, LabeledChoice, Split};
 use semiseg::simcvd::{Method, SimcvdConfig};
 use std::io::Write;
-use std::path::PathBuf;
-
-/// What a run records about how it was started.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RunInfo {
-    data: PathBuf,
-    backend: String,
-    semiseg_version: String,
-}
 
 fn resolve_config(a: &TrainSimcvdArgs) -> anyhow::Result<SimcvdConfig> {
     let mut cfg = match (&a.config, a.method) {
@@ -113,6 +104,7 @@ fn write_manifest(run: &RunDir, ds: &Dataset, split: &Split) -> anyhow::Result<(
         "labeled": list(&split.labeled, true)?,
         "unlabeled": list(&split.unlabeled, false)?,
         "test": list(&split.test, true)?,
+        "validation": list(&split.validation, true)?,
     });
     write_atomic(
         &run.manifest(),
@@ -123,18 +115,14 @@ fn write_manifest(run: &RunDir, ds: &Dataset, split: &Split) -> anyhow::Result<(
 pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     // --time-limit counts from here: loading the data takes part of the slot too
     let started = std::time::Instant::now();
+    let backend = crate::backend::select(a.train.backend)?;
     // Everything that can fail on the user's input (configuration, data folder, split, volumes)
     // is checked before a new run folder is created, so a refused run leaves nothing behind.
     let (existing, cfg, data_dir) = match &a.resume {
         Some(dir) => {
-            let run = RunDir::open(dir)?;
-            let lock = RunLock::acquire(&run, out)?;
-            let cfg: SimcvdConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
-                .with_context(|| format!("{}: invalid configuration", run.config().display()))?;
-            let info: RunInfo =
-                serde_json::from_str(&std::fs::read_to_string(run.root.join("run.json"))?)?;
-            let data = a.data.clone().unwrap_or(info.data);
-            (Some((run, lock)), cfg, data)
+            let r = open_to_resume::<SimcvdConfig>(dir, RunKind::Simcvd, out)?;
+            let data = a.data.clone().unwrap_or(r.info.data);
+            (Some((r.run, r.lock)), r.config, data)
         }
         None => {
             let cfg = resolve_config(a)?;
@@ -143,7 +131,6 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 return Ok(());
             }
             let data = a.data.clone().expect("clap requires --data");
-            crate::backend::check(a.backend)?;
             (None, cfg, data)
         }
     };
@@ -156,6 +143,15 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None => LabeledChoice::First(cfg.labeled),
     };
     let split = Split::from_lists(&ds, choice)?;
+    // validation cases: from --val-list for a new run, from the manifest for a resumed one
+    let split = match (&existing, &a.val_list) {
+        (Some((run, _)), _) => match manifest_ids(run, "validation")? {
+            ids if ids.is_empty() => split,
+            ids => split.with_validation(&ds, &run.manifest(), ids)?,
+        },
+        (None, Some(list)) => split.hold_out_validation(&ds, list)?,
+        (None, None) => split,
+    };
     if cfg.semi_supervised() && split.unlabeled.is_empty() {
         bail!(
             "{} labeled cases leave no unlabeled case in the training list for {}'s unlabeled \
@@ -175,30 +171,18 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     }
     let data = TrainData::load(&ds, &split, cfg.semi_supervised())?;
-    memory::check_step(a.backend, &cfg)?;
+    memory::check_step(backend.kind, &cfg)?;
     let (run, _lock) = match existing {
         Some(held) => held,
-        None => {
-            let run = match &a.name {
-                Some(name) => RunDir::create(&a.runs, name)?,
-                None => RunDir::create_timestamped(&a.runs, &default_name(&cfg))?,
-            };
-            let info = RunInfo {
-                data: data_dir.canonicalize().unwrap_or(data_dir.clone()),
-                backend: a.backend.to_string(),
-                semiseg_version: env!("CARGO_PKG_VERSION").into(),
-            };
-            let run = run.setup(|run| {
-                write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
-                write_atomic(
-                    &run.root.join("run.json"),
-                    serde_json::to_string_pretty(&info)?.as_bytes(),
-                )?;
-                write_manifest(run, &ds, &split)
-            })?;
-            let lock = RunLock::acquire(&run, out)?;
-            (run, lock)
-        }
+        None => create_run(
+            &a.train.runs,
+            a.train.name.as_deref(),
+            &default_name(&cfg),
+            &toml::to_string_pretty(&cfg)?,
+            &RunInfo::new(RunKind::Simcvd, &data_dir, &backend.kind.to_string()),
+            |run| write_manifest(run, &ds, &split),
+            out,
+        )?,
     };
     writeln!(
         out,
@@ -213,18 +197,16 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         },
         split.test.len(),
         cfg.max_steps,
-        a.backend
+        backend
     )?;
-    let opts = TrainOptions {
-        progress: ProgressMode::for_stderr(a.quiet),
-        stop_after: a.stop_after,
-        deadline: a.time_limit.map(|l| Deadline::new(started, l)),
-    };
-    let summary = with_backend!(a.backend, |B, device| train::<B>(
-        &run, &cfg, &data, &device, &opts, out
-    )?);
+    let opts = loop_options(&a.train, started);
+    let (state, summary) = with_backend!(backend.kind, |B, device| {
+        let mut training = SimcvdTraining::<B>::new(&run, &cfg, &data, &device);
+        let state = drive(&run, &mut training, &B::name(&device), &opts, out)?;
+        (state, training.summary)
+    });
     let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or("-".into());
-    let steps = format!("steps {}/{}", summary.steps_done, cfg.max_steps);
+    let steps = format!("steps {}/{}", state.step, cfg.max_steps);
     let total = format!("{} -> {}", f(summary.first_loss), f(summary.last_loss));
     if cfg.semi_supervised() {
         writeln!(
@@ -237,24 +219,23 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(out, "{steps}; loss {total}")?;
     }
     if let Some((step, d)) = summary.last_dice {
+        writeln!(
+            out,
+            "test Dice at step {step}: {:.2}% (monitoring; report the last checkpoint with eval-model)",
+            100.0 * d
+        )?;
+    }
+    if let Some((step, d)) = summary.last_val_dice {
         writeln!(out, "validation Dice at step {step}: {:.2}%", 100.0 * d)?;
     }
-    if let (Some(d), Some(s)) = (summary.best.best_dice, summary.best.best_step) {
+    if let (Some(d), Some(s)) = (state.best_dice, state.best_step) {
         writeln!(
             out,
             "best validation Dice {:.2}% at step {s} (best/)",
             100.0 * d
         )?;
     }
-    if summary.steps_done < cfg.max_steps {
-        writeln!(
-            out,
-            "stopped early; continue with: semiseg train simcvd --resume {}",
-            run.root.display()
-        )?;
-    }
-    write_report_or_warn(&run, out)?;
-    Ok(())
+    finish(&run, RunKind::Simcvd, state.step, cfg.max_steps, out)
 }
 
 fn default_name(cfg: &SimcvdConfig) -> String {
@@ -266,19 +247,22 @@ fn default_name(cfg: &SimcvdConfig) -> String {
     format!("{m}-{}L", cfg.labeled)
 }
 
+/// The case ids of one list of the run's manifest (empty when it has none).
+fn manifest_ids(run: &RunDir, list: &str) -> anyhow::Result<Vec<String>> {
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.manifest())?)?;
+    Ok(m[list]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// A resumed run must see the same cases it started with.
 fn check_manifest(run: &RunDir, split: &Split) -> anyhow::Result<()> {
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.manifest())?)?;
-    let ids = |k: &str| -> Vec<String> {
-        m[k].as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["id"].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    if ids("labeled") != split.labeled || ids("test") != split.test {
+    if manifest_ids(run, "labeled")? != split.labeled || manifest_ids(run, "test")? != split.test {
         bail!(
             "the data folder's split differs from the one this run started with ({}); resume with the same data",
             run.manifest().display()

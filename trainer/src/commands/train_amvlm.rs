@@ -3,29 +3,18 @@
 
 use crate::amvlm::data::PairData;
 use crate::amvlm::setup::{train_tokenizer, Pairs, TextInit};
-use crate::amvlm::train::{train, PretrainState, TrainOptions};
+use crate::amvlm::train::{AmvlmPretraining, PretrainState};
 use crate::cli::TrainAmvlmArgs;
-use crate::progress::ProgressMode;
+use crate::driver::drive;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
-use crate::run_lock::RunLock;
-use crate::run_report::write_report_or_warn;
-use crate::time_limit::Deadline;
+use crate::run_info::{RunInfo, RunKind};
+use crate::train_run::{create_run, finish, loop_options, open_to_resume, Resumed};
 use crate::with_backend;
 use anyhow::{bail, Context};
 use burn::tensor::backend::Backend;
 use semiseg::amvlm::AmvlmConfig;
 use semiseg::text::TextTokenizer;
 use std::io::Write;
-use std::path::PathBuf;
-
-/// What a run records about how it was started.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RunInfo {
-    data: PathBuf,
-    backend: String,
-    text_init: Option<PathBuf>,
-    semiseg_version: String,
-}
 
 fn resolve_config(a: &TrainAmvlmArgs) -> anyhow::Result<AmvlmConfig> {
     let mut cfg = match &a.config {
@@ -108,16 +97,17 @@ fn check_manifest(run: &RunDir, pairs: &Pairs) -> anyhow::Result<()> {
 pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     // --time-limit counts from here: loading the data takes part of the slot too
     let started = std::time::Instant::now();
+    let backend = crate::backend::select(a.train.backend)?;
     // The configuration, the pairs and their images are all checked before a new run folder is
     // created, so a refused run leaves nothing behind.
     let (existing, cfg, pairs, text_init, tok, data_dir) = match &a.resume {
         Some(dir) => {
-            let run = RunDir::open(dir)?;
-            let lock = RunLock::acquire(&run, out)?;
-            let cfg: AmvlmConfig = toml::from_str(&std::fs::read_to_string(run.config())?)
-                .with_context(|| format!("{}: invalid configuration", run.config().display()))?;
-            let info: RunInfo =
-                serde_json::from_str(&std::fs::read_to_string(run.root.join("run.json"))?)?;
+            let Resumed {
+                run,
+                lock,
+                config: cfg,
+                info,
+            } = open_to_resume::<AmvlmConfig>(dir, RunKind::Amvlm, out)?;
             let tok = TextTokenizer::from_vocab_file(run.root.join("vocab.txt"), cfg.lowercase)?
                 .with_max_len(cfg.max_text_len)?;
             let init = info.text_init.as_deref().map(TextInit::open).transpose()?;
@@ -155,7 +145,6 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     .with_max_len(cfg.max_text_len)?,
                 (None, None) => train_tokenizer(&pairs, &cfg)?,
             };
-            crate::backend::check(a.backend)?;
             (None, cfg, pairs, init, tok, data)
         }
     };
@@ -164,29 +153,22 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let (run, _lock) = match existing {
         Some(held) => held,
         None => {
-            let run = match &a.name {
-                Some(name) => RunDir::create(&a.runs, name)?,
-                None => RunDir::create_timestamped(&a.runs, "amvlm")?,
-            };
-            let info = RunInfo {
-                data: data_dir.canonicalize().unwrap_or(data_dir.clone()),
-                backend: a.backend.to_string(),
-                text_init: text_init
-                    .as_ref()
-                    .map(|i| i.dir.canonicalize().unwrap_or(i.dir.clone())),
-                semiseg_version: env!("CARGO_PKG_VERSION").into(),
-            };
-            let run = run.setup(|run| {
-                write_atomic(&run.config(), toml::to_string_pretty(&cfg)?.as_bytes())?;
-                write_atomic(&run.root.join("vocab.txt"), tok.vocab_text().as_bytes())?;
-                write_atomic(
-                    &run.root.join("run.json"),
-                    serde_json::to_string_pretty(&info)?.as_bytes(),
-                )?;
-                write_manifest(run, &pairs)
-            })?;
-            let lock = RunLock::acquire(&run, out)?;
-            (run, lock)
+            let mut info = RunInfo::new(RunKind::Amvlm, &data_dir, &backend.kind.to_string());
+            info.text_init = text_init
+                .as_ref()
+                .map(|i| i.dir.canonicalize().unwrap_or(i.dir.clone()));
+            create_run(
+                &a.train.runs,
+                a.train.name.as_deref(),
+                "amvlm",
+                &toml::to_string_pretty(&cfg)?,
+                &info,
+                |run| {
+                    write_atomic(&run.root.join("vocab.txt"), tok.vocab_text().as_bytes())?;
+                    write_manifest(run, &pairs)
+                },
+                out,
+            )?
         }
     };
     writeln!(
@@ -200,14 +182,10 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         cfg.epochs,
         data.steps_per_epoch(cfg.batch_size),
         cfg.batch_size.min(data.len()),
-        a.backend
+        backend
     )?;
-    let opts = TrainOptions {
-        progress: ProgressMode::for_stderr(a.quiet),
-        stop_after: a.stop_after,
-        deadline: a.time_limit.map(|l| Deadline::new(started, l)),
-    };
-    let summary = with_backend!(a.backend, |B, device| {
+    let opts = loop_options(&a.train, started);
+    let (state, summary) = with_backend!(backend.kind, |B, device| {
         B::seed(&device, cfg.seed);
         let mut model = cfg.init::<B>(tok.vocab_size(), &device);
         if let Some(i) = &text_init {
@@ -217,42 +195,25 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 .load_safetensors(&i.weights()?)
                 .with_context(|| format!("{}: loading the BERT weights", i.dir.display()))?;
         }
-        train::<B>(
-            &run,
-            &cfg,
-            model,
-            &data,
-            held_out.as_ref(),
-            &device,
-            &opts,
-            out,
-        )?
+        let mut training =
+            AmvlmPretraining::new(&run, &cfg, model, &data, held_out.as_ref(), &device);
+        let state = drive(&run, &mut training, &B::name(&device), &opts, out)?;
+        (state, training.summary)
     });
     let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or("-".into());
     writeln!(
         out,
         "epochs {}/{}; epoch-mean loss {} -> {}; lowest {} at epoch {} (best/)",
-        summary.state.epoch,
+        state.epoch,
         cfg.epochs,
         f(summary.first_loss),
         f(summary.last_loss),
-        f(summary.state.best_loss),
-        summary
-            .state
-            .best_epoch
-            .map_or("-".into(), |e| e.to_string())
+        f(state.best_loss),
+        state.best_epoch.map_or("-".into(), |e| e.to_string())
     )?;
     if let (Some(i), Some(l)) = (&summary.initial, &summary.last) {
         writeln!(out, "held-out, untrained: {}", i.line())?;
         writeln!(out, "held-out, trained:   {}", l.line())?;
     }
-    if summary.state.epoch < cfg.epochs {
-        writeln!(
-            out,
-            "stopped early; continue with: semiseg train amvlm --resume {}",
-            run.root.display()
-        )?;
-    }
-    write_report_or_warn(&run, out)?;
-    Ok(())
+    finish(&run, RunKind::Amvlm, state.epoch, cfg.epochs, out)
 }

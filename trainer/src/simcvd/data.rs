@@ -22,11 +22,13 @@ pub struct LoadedCase {
     pub back: Reorientation,
 }
 
-/// Labeled, unlabeled and test cases of a run.
+/// Labeled, unlabeled, test and validation cases of a run.
 pub struct TrainData {
     pub labeled: Vec<LoadedCase>,
     pub unlabeled: Vec<LoadedCase>,
     pub test: Vec<LoadedCase>,
+    /// Held-out training cases (`--val-list`) on which `best/` is chosen.
+    pub validation: Vec<LoadedCase>,
 }
 
 fn load(ds: &Dataset, id: &str, with_label: bool) -> anyhow::Result<LoadedCase> {
@@ -81,6 +83,7 @@ impl TrainData {
                 Vec::new()
             },
             test: many(&split.test, true)?,
+            validation: many(&split.validation, true)?,
         })
     }
 }

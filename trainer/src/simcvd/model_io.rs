@@ -23,10 +23,25 @@ pub fn weights_path(run: &RunDir, which: CheckpointArg) -> anyhow::Result<PathBu
     match which {
         CheckpointArg::Best => {
             let p = run.best().join("model");
-            if !p.with_extension("mpk").exists() {
-                anyhow::bail!("{} has no best model yet (it is saved at the first evaluation); use --checkpoint last", run.root.display());
+            let state: Option<crate::simcvd::train::TrainState> =
+                std::fs::read(run.best().join("state.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+            match state {
+                _ if !p.with_extension("mpk").exists() => anyhow::bail!(
+                    "{} has no best/ model: it is kept only for runs trained with --val-list (a \
+                     validation list of training cases), from their first evaluation on; use \
+                     --checkpoint last (the default)",
+                    run.root.display()
+                ),
+                Some(s) if s.chosen_on_validation => Ok(p),
+                _ => anyhow::bail!(
+                    "{}: best/ was chosen on the test cases by an earlier semiseg, and weights chosen \
+                     on the test set overstate its scores; use --checkpoint last (the default), or \
+                     train with --val-list for a best/ chosen on validation cases",
+                    run.root.display()
+                ),
             }
-            Ok(p)
         }
         CheckpointArg::Last => Ok(checkpoint::latest(run)?
             .with_context(|| format!("{} has no checkpoint yet", run.root.display()))?

@@ -1,138 +1,186 @@
 //! The SimCVD training loop (spec B5): SGD with the step schedule, the EMA teacher, a CSV of the
-//! loss terms per step, periodic evaluation with the best model kept, checkpoints, exact resume.
+//! loss terms per step, checkpoints, exact resume, and periodic evaluations: of the test cases as
+//! monitoring only (the literature reports the last checkpoint; weights chosen on the test set
+//! would inflate it), and of the validation cases (`--val-list`, held out of the training cases),
+//! on which alone `best/` is chosen.
 
 use super::data::{derive_seed, TrainData};
 use super::evaluate::evaluate;
 use crate::checkpoint;
 use crate::cli::SpacingUnit;
+use crate::driver::{Flow, Method, Unit};
 use crate::grad_check::checked_grad_norm;
-use crate::interrupt::{LoopGuard, StopAt};
-use crate::progress::{Progress, ProgressMode};
+use crate::progress::Progress;
 use crate::report::write_csv;
 use crate::run_dir::RunDir;
-use crate::time_limit::Deadline;
 use anyhow::Context;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{
     decay::WeightDecayConfig, momentum::MomentumConfig, GradientsParams, Optimizer, SgdConfig,
 };
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
+use burn::tensor::{ElementConversion, Tensor};
 use semiseg::metrics::mean_metrics;
-use semiseg::simcvd::{simcvd_loss, SimcvdConfig};
+use semiseg::simcvd::{simcvd_loss, SimcvdConfig, SimcvdModel};
 use semiseg::train::{ema_decay, ema_update, step_lr, teacher_from};
 use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
-
-/// How the loop reports.
-pub struct TrainOptions {
-    /// How progress shows on stderr.
-    pub progress: ProgressMode,
-    /// Stop after this many steps in this invocation (for tests and `--stop-after`), even if
-    /// `max_steps` is not reached; the last checkpoint is written first.
-    pub stop_after: Option<usize>,
-    /// `--time-limit`: stop, with a checkpoint, before a step that would end past it.
-    pub deadline: Option<Deadline>,
-}
 
 /// What a SimCVD checkpoint says besides the weights.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TrainState {
     /// Steps completed.
     pub step: usize,
-    /// Best validation Dice so far and its step.
+    /// Best validation Dice so far and its step (runs with validation cases only).
     pub best_dice: Option<f64>,
     pub best_step: Option<usize>,
+    /// Set in `best/state.json` when `best/` was chosen on validation cases. Runs of earlier
+    /// semiseg versions chose it on the test cases and lack the flag: their `best/` is refused.
+    #[serde(default)]
+    pub chosen_on_validation: bool,
     /// Training seconds up to this checkpoint, so `train_log.csv`'s clock continues on resume
     /// (absent in checkpoints written before it existed).
     #[serde(default)]
     pub seconds: f64,
 }
 
-/// The outcome of a `train` call.
-#[derive(Debug, Clone)]
+impl crate::driver::TrainState for TrainState {
+    fn units(&self) -> usize {
+        self.step
+    }
+    fn steps(&self) -> usize {
+        self.step
+    }
+}
+
+/// What a SimCVD session did, for its closing lines.
+#[derive(Debug, Clone, Default)]
 pub struct TrainSummary {
-    pub steps_done: usize,
     pub first_loss: Option<f64>,
     pub last_loss: Option<f64>,
     /// The supervised term alone (the total grows while the ramp brings the other terms in).
     pub first_seg: Option<f64>,
     pub last_seg: Option<f64>,
-    /// The last validation Dice of this session, with its step.
+    /// The last test-set (monitoring) Dice of this session, with its step.
     pub last_dice: Option<(usize, f64)>,
-    pub best: TrainState,
+    /// The last validation Dice of this session, with its step (runs with validation cases).
+    pub last_val_dice: Option<(usize, f64)>,
 }
 
 fn scalar<B: burn::tensor::backend::Backend>(t: &Tensor<B, 1>) -> f64 {
     t.clone().into_scalar().elem::<f64>()
 }
 
-use burn::tensor::ElementConversion;
+type Sgd<B> = burn::optim::adaptor::OptimizerAdaptor<
+    burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>,
+    SimcvdModel<B>,
+    B,
+>;
 
-/// Train (or continue, when the run has a checkpoint) for `cfg.max_steps`.
-pub fn train<B: AutodiffBackend>(
-    run: &RunDir,
-    cfg: &SimcvdConfig,
-    data: &TrainData,
-    device: &B::Device,
-    opts: &TrainOptions,
-    out: &mut dyn Write,
-) -> anyhow::Result<TrainSummary> {
-    B::seed(device, cfg.seed);
-    let semi = cfg.semi_supervised();
-    let mut student = cfg.init_model::<B>(device);
-    let mut teacher = semi.then(|| teacher_from(&student));
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: cfg.momentum,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
-        .init::<B, semiseg::simcvd::SimcvdModel<B>>();
-    let mut state = TrainState::default();
-    if let Some(dir) = checkpoint::latest(run)? {
-        state = checkpoint::load_state(&dir)?;
-        student = checkpoint::load_module(student, &dir.join("student"), device)?;
-        if let Some(t) = teacher.take() {
-            teacher = Some(checkpoint::load_module(t, &dir.join("teacher"), device)?.no_grad());
+/// SimCVD (or its mean-teacher and supervised baselines) as a [`Method`] of the training driver:
+/// one unit is one SGD step of spec B5.
+pub struct SimcvdTraining<'a, B: AutodiffBackend> {
+    run: &'a RunDir,
+    cfg: &'a SimcvdConfig,
+    data: &'a TrainData,
+    device: B::Device,
+    student: SimcvdModel<B>,
+    /// The EMA teacher (semi-supervised methods).
+    teacher: Option<SimcvdModel<B>>,
+    optim: Sgd<B>,
+    log: Option<std::fs::File>,
+    /// Training seconds before this session, and when it started.
+    clock: (f64, Instant),
+    pub summary: TrainSummary,
+}
+
+impl<'a, B: AutodiffBackend> SimcvdTraining<'a, B> {
+    /// A freshly initialised student (and teacher) for `cfg` (the driver loads a checkpoint into
+    /// them when the run has one).
+    pub fn new(
+        run: &'a RunDir,
+        cfg: &'a SimcvdConfig,
+        data: &'a TrainData,
+        device: &B::Device,
+    ) -> Self {
+        B::seed(device, cfg.seed);
+        let student = cfg.init_model::<B>(device);
+        let teacher = cfg.semi_supervised().then(|| teacher_from(&student));
+        let optim = SgdConfig::new()
+            .with_momentum(Some(MomentumConfig {
+                momentum: cfg.momentum,
+                dampening: 0.0,
+                nesterov: false,
+            }))
+            .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
+            .init::<B, SimcvdModel<B>>();
+        SimcvdTraining {
+            run,
+            cfg,
+            data,
+            device: device.clone(),
+            student,
+            teacher,
+            optim,
+            log: None,
+            clock: (0.0, Instant::now()),
+            summary: TrainSummary::default(),
         }
-        optim = checkpoint::load_optim::<B, _, _>(optim, &dir, device)?;
-        writeln!(
-            out,
-            "resuming {} at step {}",
-            run.root.display(),
-            state.step
-        )?;
     }
-    let start = state.step;
-    run.record_session(start, &B::name(device))?;
-    let end = match opts.stop_after {
-        Some(n) => (start + n).min(cfg.max_steps),
-        None => cfg.max_steps,
-    };
-    let mut progress = Progress::new(opts.progress, cfg.max_steps, start);
-    let mut log = crate::progress::open_log(
-        &run.train_log(),
-        "step,lr,ramp,loss,seg,sdm,contrast,pd,con,grad_norm,seconds",
-        0,
-        start,
-    )?;
-    let mut first_loss = None;
-    let mut last_loss = None;
-    let mut first_seg = None;
-    let mut last_seg = None;
-    let mut last_dice = None;
-    let (t0, seconds_before) = (Instant::now(), state.seconds);
-    let interrupt = LoopGuard::new(StopAt::Step);
-    let mut out_of_time = false;
-    for step in start..end {
-        let t_step = Instant::now();
+}
+
+impl<B: AutodiffBackend> Method for SimcvdTraining<'_, B> {
+    type State = TrainState;
+    const UNIT: Unit = Unit::Step;
+
+    fn total(&self) -> usize {
+        self.cfg.max_steps
+    }
+
+    fn total_steps(&self) -> usize {
+        self.cfg.max_steps
+    }
+
+    fn load(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let dev = &self.device;
+        self.student = checkpoint::load_module(self.student.clone(), &dir.join("student"), dev)?;
+        if let Some(t) = self.teacher.take() {
+            self.teacher = Some(checkpoint::load_module(t, &dir.join("teacher"), dev)?.no_grad());
+        }
+        self.optim = checkpoint::load_optim::<B, _, _>(self.optim.clone(), dir, dev)?;
+        Ok(())
+    }
+
+    fn begin(&mut self, state: &mut TrainState, _: bool, _: &mut dyn Write) -> anyhow::Result<()> {
+        self.log = Some(crate::progress::open_log(
+            &self.run.train_log(),
+            "step,lr,ramp,loss,seg,sdm,contrast,pd,con,grad_norm,seconds",
+            0,
+            state.step,
+        )?);
+        if self.data.validation.is_empty() {
+            // a run of an earlier semiseg kept its best test-set Dice here: not a validation result
+            state.best_dice = None;
+            state.best_step = None;
+        }
+        self.clock = (state.seconds, Instant::now());
+        Ok(())
+    }
+
+    fn train_unit(
+        &mut self,
+        state: &mut TrainState,
+        progress: &mut Progress,
+        _: &mut dyn Write,
+    ) -> anyhow::Result<Flow> {
+        let (cfg, device, step) = (self.cfg, &self.device, state.step);
+        let semi = cfg.semi_supervised();
         // every random draw of the step is a function of (seed, step): exact resume
         B::seed(device, derive_seed(cfg.seed, 99, step as u64));
-        let host = data.batch(cfg, step, semi);
+        let host = self.data.batch(cfg, step, semi);
         let batch = host.to_device::<B>(device);
-        let losses = simcvd_loss(&student, teacher.as_ref(), &batch, cfg, step);
+        let losses = simcvd_loss(&self.student, self.teacher.as_ref(), &batch, cfg, step);
         let total = scalar(&losses.total);
         if !total.is_finite() {
             anyhow::bail!(
@@ -140,18 +188,19 @@ pub fn train<B: AutodiffBackend>(
                 cfg.lr
             );
         }
-        let grads = GradientsParams::from_grads(losses.total.backward(), &student);
-        let g_norm = checked_grad_norm(&student, &grads, &format!("step {}", step + 1), total)?;
+        let grads = GradientsParams::from_grads(losses.total.backward(), &self.student);
+        let g_norm =
+            checked_grad_norm(&self.student, &grads, &format!("step {}", step + 1), total)?;
         let lr = step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, step);
-        student = optim.step(lr, student, grads);
-        if let Some(t) = teacher.take() {
-            teacher = Some(
-                ema_update(t, &student, ema_decay(step + 1, cfg.ema_decay))
+        self.student = self.optim.step(lr, self.student.clone(), grads);
+        if let Some(t) = self.teacher.take() {
+            self.teacher = Some(
+                ema_update(t, &self.student, ema_decay(step + 1, cfg.ema_decay))
                     .map_err(anyhow::Error::msg)?,
             );
         }
         let seg = scalar(&losses.seg);
-        state.seconds = seconds_before + t0.elapsed().as_secs_f64();
+        state.seconds = self.clock.0 + self.clock.1.elapsed().as_secs_f64();
         let opt = |t: &Option<Tensor<B, 1>>| {
             t.as_ref()
                 .map(scalar)
@@ -159,7 +208,7 @@ pub fn train<B: AutodiffBackend>(
                 .unwrap_or_default()
         };
         writeln!(
-            log,
+            self.log.as_mut().expect("begin opens the log"),
             "{},{lr:.6e},{:.6},{total:.6},{:.6},{},{},{},{},{g_norm:.6e},{:.3}",
             step + 1,
             losses.ramp,
@@ -170,83 +219,69 @@ pub fn train<B: AutodiffBackend>(
             opt(&losses.con),
             state.seconds
         )?;
-        first_loss.get_or_insert(total);
-        last_loss = Some(total);
-        first_seg.get_or_insert(seg);
-        last_seg = Some(seg);
+        let s = &mut self.summary;
+        s.first_loss.get_or_insert(total);
+        s.last_loss = Some(total);
+        s.first_seg.get_or_insert(seg);
+        s.last_seg = Some(seg);
         state.step = step + 1;
         progress.set(state.step, &format!("loss {total:.4} seg {seg:.4}"));
-        let done = state.step == cfg.max_steps;
-        if (cfg.eval_every > 0 && state.step % cfg.eval_every == 0) || done {
-            let dice = evaluate_step(run, cfg, data, &student, device, state.step)?;
-            last_dice = dice.map(|d| (state.step, d));
-            if let Some(d) = dice {
-                if state.best_dice.is_none_or(|b| d > b) {
-                    state.best_dice = Some(d);
-                    state.best_step = Some(state.step);
-                    save_best(run, &student, &state)?;
-                }
+        let step = state.step;
+        if (cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || step == cfg.max_steps {
+            let (run, data, student) = (self.run, self.data, &self.student);
+            if let Some(d) = evaluate_step(run, cfg, &data.test, false, student, device, step)? {
+                self.summary.last_dice = Some((step, d));
                 progress.println(&format!(
-                    "step {}: validation Dice {:.2}%",
-                    state.step,
+                    "step {step}: test Dice {:.2}% (monitoring: no weights are chosen on it)",
                     100.0 * d
                 ));
             }
-        }
-        out_of_time = opts
-            .deadline
-            .is_some_and(|d| d.stop_before_next(Instant::now(), t_step.elapsed()));
-        let stop = interrupt.stop_requested() || out_of_time;
-        if state.step % cfg.checkpoint_every.max(1) == 0 || done || state.step == end || stop {
-            checkpoint::save(run, state.step, &state, |dir| {
-                checkpoint::save_module(&student, &dir.join("student"))?;
-                if let Some(t) = &teacher {
-                    checkpoint::save_module(t, &dir.join("teacher"))?;
+            let val = evaluate_step(run, cfg, &data.validation, true, student, device, step)?;
+            if let Some(d) = val {
+                self.summary.last_val_dice = Some((step, d));
+                if state.best_dice.is_none_or(|b| d > b) {
+                    state.best_dice = Some(d);
+                    state.best_step = Some(step);
+                    save_best(run, student, state)?;
                 }
-                checkpoint::save_optim::<B, _, _>(&optim, dir)
-            })?;
+                progress.println(&format!("step {step}: validation Dice {:.2}%", 100.0 * d));
+            }
         }
-        if stop {
-            break;
+        Ok(Flow::Continue)
+    }
+
+    fn checkpoint_due(&self, state: &TrainState) -> bool {
+        state.step.is_multiple_of(self.cfg.checkpoint_every.max(1))
+    }
+
+    fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        checkpoint::save_module(&self.student, &dir.join("student"))?;
+        if let Some(t) = &self.teacher {
+            checkpoint::save_module(t, &dir.join("teacher"))?;
         }
+        checkpoint::save_optim::<B, _, _>(&self.optim, dir)
     }
-    progress.finish();
-    if let (true, Some(d)) = (out_of_time && state.step < end, opts.deadline) {
-        writeln!(
-            out,
-            "time limit {} reached: stopped after step {}, before a step that would end past it",
-            d.limit(),
-            state.step
-        )?;
-    }
-    Ok(TrainSummary {
-        steps_done: state.step,
-        first_loss,
-        last_loss,
-        first_seg,
-        last_seg,
-        last_dice,
-        best: state,
-    })
 }
 
-/// Evaluate the student on the run's validation (test) cases; writes `evaluations/step_N.csv` and
-/// a line of `evaluations/summary.csv`. Returns the mean Dice (`None` without test cases).
+/// Evaluate the student on `cases`: the test cases (monitoring; `evaluations/step_N.csv` and a
+/// line of `evaluations/summary.csv`) or the validation cases (the same in
+/// `evaluations/validation/`). Returns the mean Dice (`None` without cases).
 fn evaluate_step<B: AutodiffBackend>(
     run: &RunDir,
     cfg: &SimcvdConfig,
-    data: &TrainData,
+    cases: &[super::data::LoadedCase],
+    validation: bool,
     student: &semiseg::simcvd::SimcvdModel<B>,
     device: &B::Device,
     step: usize,
 ) -> anyhow::Result<Option<f64>> {
-    if data.test.is_empty() {
+    if cases.is_empty() {
         return Ok(None);
     }
     let net = student.valid().net;
     let results = evaluate(
         &net,
-        &data.test,
+        cases,
         cfg.patch,
         cfg.stride,
         false, // the B6 protocol: raw argmax
@@ -256,13 +291,18 @@ fn evaluate_step<B: AutodiffBackend>(
     )?;
     let metrics: Vec<_> = results.iter().map(|(_, m)| *m).collect();
     let mean = mean_metrics(&metrics).expect("non-empty");
-    std::fs::create_dir_all(run.evaluations())?;
-    let csv = run.evaluations().join(format!("step_{step:06}.csv"));
+    let dir = if validation {
+        run.validations()
+    } else {
+        run.evaluations()
+    };
+    std::fs::create_dir_all(&dir)?;
+    let csv = dir.join(format!("step_{step:06}.csv"));
     if csv.exists() {
         std::fs::remove_file(&csv)?; // written by this run before a resume
     }
     write_csv(&csv, &results, &mean, SpacingUnit::Voxel)?;
-    let summary = run.evaluations().join("summary.csv");
+    let summary = dir.join("summary.csv");
     let new = !summary.exists();
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -285,12 +325,16 @@ fn save_best<B: AutodiffBackend>(
     state: &TrainState,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(run.best())?;
+    let state = TrainState {
+        chosen_on_validation: true,
+        ..state.clone()
+    };
     student
         .clone()
         .save_file(run.best().join("model"), &checkpoint::Rec::new())
         .context("saving the best model")?;
     crate::run_dir::write_atomic(
         &run.best().join("state.json"),
-        serde_json::to_string_pretty(state)?.as_bytes(),
+        serde_json::to_string_pretty(&state)?.as_bytes(),
     )
 }

@@ -1,0 +1,163 @@
+//! `semiseg eval-model` of a text-guided segmentation run (spec A6 "Evaluation"): the student on
+//! the test split (`Test_Folder`) at threshold 0.5, per-image Dice and IoU (LViT's definitions),
+//! and the same scores for the text mask of each image's own description alone. Writes
+//! `metrics.csv` (one row per image, then `mean`) and the masks and text masks as PNG at the
+//! model's input size.
+
+use crate::amvlm_seg::data::SegImages;
+use crate::amvlm_seg::evaluate::{evaluate, mean_scores, ImageScores};
+use crate::amvlm_seg::model_io::load_seg_run;
+use crate::cli::{CheckpointArg, EvalModelArgs};
+use crate::run_dir::{write_atomic, RunDir};
+use crate::run_report::write_report_or_warn;
+use crate::with_backend;
+use anyhow::bail;
+use comfy_table::presets::ASCII_MARKDOWN;
+use semiseg::data::{LvitDataset, LvitSplit};
+use std::io::Write;
+
+pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<()> {
+    if a.stride.is_some() || a.largest_component || a.cases.is_some() {
+        bail!("--stride, --largest-component and --cases are for 3D volumes; a 2D run is scored on Test_Folder");
+    }
+    let which = match a.checkpoint {
+        CheckpointArg::Last => "last",
+        CheckpointArg::Best => "best",
+    };
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| run.root.join(format!("predictions-{which}")));
+    if dir.exists() {
+        bail!(
+            "{} already exists; semiseg never overwrites predictions: pass --out NEW_FOLDER",
+            dir.display()
+        );
+    }
+    let ds = LvitDataset::open(&a.data)?;
+    if !ds.has(LvitSplit::Test) || ds.split(LvitSplit::Test).is_empty() {
+        bail!("{}: no Test_Folder with images to score", a.data.display());
+    }
+    let samples = ds.split(LvitSplit::Test).to_vec();
+    let backend = crate::backend::select(a.backend)?;
+    let (names, student, text) = with_backend!(backend.kind, |B, device| {
+        let m = load_seg_run::<B>(&run, a.checkpoint, &device)?;
+        let set = SegImages::load(&samples, &m.vlm.cfg, &m.vlm.tokenizer, true)?;
+        let g = &m.model.nets;
+        let text = g.tmg.as_ref().map(|t| (&g.encoders, t, m.model.text_mask));
+        let ev = evaluate(&g.student, text, &set, &device);
+        std::fs::create_dir_all(dir.join("masks"))?;
+        let size = set.size();
+        for (s, (p, _)) in samples.iter().zip(&ev.student) {
+            write_png(&dir.join("masks").join(png_name(&s.key)), p, size, true)?;
+        }
+        if let Some(tm) = &ev.text_mask {
+            std::fs::create_dir_all(dir.join("text_masks"))?;
+            for (s, (p, _)) in samples.iter().zip(tm) {
+                write_png(
+                    &dir.join("text_masks").join(png_name(&s.key)),
+                    p,
+                    size,
+                    false,
+                )?;
+            }
+        }
+        let scores = |v: &[(Vec<f32>, ImageScores)]| v.iter().map(|(_, s)| *s).collect::<Vec<_>>();
+        (
+            samples.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
+            scores(&ev.student),
+            ev.text_mask.as_deref().map(scores),
+        )
+    });
+    let mean = mean_scores(&student);
+    let text_mean = text.as_deref().map(mean_scores);
+    let mut csv = String::from("image,dice,iou,text_dice,text_iou\n");
+    let mut table = comfy_table::Table::new();
+    table.load_preset(ASCII_MARKDOWN);
+    table.set_header(vec![
+        "image",
+        "Dice %",
+        "IoU %",
+        "text mask Dice %",
+        "text mask IoU %",
+    ]);
+    let pct = |v: Option<f64>| v.map_or(String::new(), |v| format!("{:.2}", 100.0 * v));
+    let frac = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+    for (i, name) in names.iter().enumerate() {
+        let t = text.as_ref().map(|t| t[i]);
+        csv += &format!(
+            "{name},{:.6},{:.6},{},{}\n",
+            student[i].dice,
+            student[i].iou,
+            frac(t.map(|t| t.dice)),
+            frac(t.map(|t| t.iou))
+        );
+        table.add_row(vec![
+            name.clone(),
+            pct(Some(student[i].dice)),
+            pct(Some(student[i].iou)),
+            pct(t.map(|t| t.dice)),
+            pct(t.map(|t| t.iou)),
+        ]);
+    }
+    csv += &format!(
+        "mean,{:.6},{:.6},{},{}\n",
+        mean.dice,
+        mean.iou,
+        frac(text_mean.map(|t| t.dice)),
+        frac(text_mean.map(|t| t.iou))
+    );
+    table.add_row(vec![
+        format!("mean ({})", crate::wording::counted(names.len(), "image")),
+        pct(Some(mean.dice)),
+        pct(Some(mean.iou)),
+        pct(text_mean.map(|t| t.dice)),
+        pct(text_mean.map(|t| t.iou)),
+    ]);
+    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
+    writeln!(out, "{table}")?;
+    writeln!(
+        out,
+        "{} weights; masks, text masks and metrics.csv in {} (segmented on {backend})",
+        which,
+        dir.display()
+    )?;
+    if dir.parent() == Some(run.root.as_path()) {
+        write_report_or_warn(&run, out)?;
+    }
+    Ok(())
+}
+
+/// The mask file of an image key (its stem with `.png`).
+fn png_name(key: &str) -> String {
+    let stem = std::path::Path::new(key)
+        .file_stem()
+        .map_or(key.to_string(), |s| s.to_string_lossy().into_owned());
+    format!("{stem}.png")
+}
+
+/// A `size × size` map as an 8-bit PNG: thresholded at 0.5 to 0/255 (`binary`), else scaled.
+fn write_png(path: &std::path::Path, map: &[f32], size: usize, binary: bool) -> anyhow::Result<()> {
+    let pixels: Vec<u8> = map
+        .iter()
+        .map(|&v| {
+            if binary {
+                if v > 0.5 {
+                    255
+                } else {
+                    0
+                }
+            } else {
+                (v.clamp(0.0, 1.0) * 255.0).round() as u8
+            }
+        })
+        .collect();
+    let img = image::GrayImage::from_raw(size as u32, size as u32, pixels)
+        .ok_or_else(|| anyhow::anyhow!("a {size}x{size} map has the wrong length"))?;
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )?;
+    write_atomic(path, &bytes)
+}
