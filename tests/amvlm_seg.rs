@@ -293,6 +293,63 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
         .collect();
     assert!(values.iter().all(|&v| v == 0 || v == 255), "{values:?}");
 
+    // export: a 2D bundle with the eval-model scores on its card; predict reads it and gives the
+    // run's mask (f16 weights: nearly every pixel the same)
+    let bundle = st.runs.join("tg.semiseg");
+    let out = cli(&[
+        "export",
+        "--run",
+        s(&tg),
+        "-o",
+        s(&bundle),
+        "--metrics",
+        s(&tg.join("predictions-last/metrics.csv")),
+    ])
+    .unwrap();
+    assert!(
+        out.contains("test Dice") && out.contains("over 4 images"),
+        "{out}"
+    );
+    let from_bundle = st.runs.join("mb.png");
+    cli(&[
+        "predict",
+        "--model",
+        s(&bundle),
+        s(&image),
+        "--prompt",
+        "Bilateral pulmonary infection, upper left lung",
+        "-o",
+        s(&from_bundle),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap();
+    let px = |p: &Path| image::open(p).unwrap().to_luma8().into_raw();
+    let (a, b) = (px(&mask), px(&from_bundle));
+    let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+    assert!(
+        same * 100 >= a.len() * 99,
+        "{same} of {} pixels agree",
+        a.len()
+    );
+    // a 3D model refuses a prompt, a 2D bundle refuses to be a 3D one
+    let la = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/assets/models/la-light.semiseg");
+    let err = cli(&[
+        "predict",
+        "--model",
+        s(&la),
+        s(&image),
+        "--prompt",
+        "left atrium",
+        "-o",
+        s(&st.runs.join("x.png")),
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("--prompt needs a text-guided 2D model"),
+        "{err}"
+    );
+
     // bad input: an empty prompt, a prompt for a baseline, a text file as the image
     let bad = st.runs.join("bad.png");
     let args = |model: &Path, img: &Path, prompt: &str| {

@@ -1,14 +1,20 @@
-//! Model bundles: one file that carries a trained V-Net's weights and its model card (what it is,
+//! Model bundles: one file that carries a trained model's weights and its model card (what it is,
 //! what it was trained on, how well it did), written by `semiseg export` and read by
 //! `semiseg predict` and the browser app, so a trained run can be shared and tried by anyone.
+//! Two kinds, named by the card's `architecture`: `vnet` (SimCVD's 3D V-Net) and `amvlm-seg` (a
+//! 2D text-guided model: the frozen encoders with their vocabulary, the Text Mask Generator and
+//! the student UNet, spec A6; its card's `image2d` section says how to build them).
 //!
 //! Layout (all integers little-endian):
 //! `b"SEMISEG\0"` · u32 format (1) · u32 card length · card (UTF-8 JSON) · weights.
-//! The weights are burn's named MessagePack record of the V-Net, in the card's precision (f16
+//! The weights are burn's named MessagePack record of the model, in the card's precision (f16
 //! halves the download); the card holds their length and SHA-256, so a cut or altered file is
 //! refused before anything is decoded.
 
-use crate::nets::{VNet, VNetConfig};
+use super::text_guided::{TextGuidedModel, TextGuidedNets};
+use crate::amvlm::{AmvlmConfig, TextMaskConfig, TextMaskForm};
+use crate::nets::{UNet2dConfig, VNet, VNetConfig};
+use crate::text::TextTokenizer;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{
     FullPrecisionSettings, HalfPrecisionSettings, NamedMpkBytesRecorder, PrecisionSettings,
@@ -43,18 +49,54 @@ pub struct CardMetrics {
     pub cases: usize,
 }
 
+/// Test-split scores of a 2D model (fractions): the student at threshold 0.5, and its text mask
+/// of each image's own description alone (spec A6 "Evaluation").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Card2dMetrics {
+    pub dice: f64,
+    pub iou: f64,
+    pub text_dice: Option<f64>,
+    pub text_iou: Option<f64>,
+    /// How many test images these are the mean of.
+    pub images: usize,
+}
+
+/// The 2D text-guided part of a card (architecture `amvlm-seg`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image2dCard {
+    /// The pre-trained encoders' configuration (image size, widths, text length, lower-casing).
+    pub vlm: AmvlmConfig,
+    /// The vocabulary (`vocab.txt`'s lines).
+    pub vocab: String,
+    /// The student UNet's width.
+    pub unet_width: usize,
+    /// Whether the bundle has a Text Mask Generator (the baselines train none).
+    pub has_tmg: bool,
+    pub text_mask: TextMaskForm,
+    /// κ and θ of the text logit and mask.
+    pub kappa: f64,
+    pub theta: f64,
+    pub metrics: Option<Card2dMetrics>,
+}
+
 /// What a model is, what it was trained on and how well it did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCard {
     /// Short name shown to users, e.g. "V-Net light (4 filters), LA, 16 labeled".
     pub name: String,
-    /// Always "vnet" in format 1.
+    /// "vnet" (3D) or "amvlm-seg" (2D, with `image2d`).
     pub architecture: String,
+    /// The V-Net's width, classes and SDM head (3D; 0 for a 2D model).
+    #[serde(default)]
     pub n_filters: usize,
+    #[serde(default)]
     pub n_classes: usize,
+    #[serde(default)]
     pub sdm_head: bool,
-    /// Sliding-window patch and stride (spec B6) the model was evaluated with.
+    /// Sliding-window patch and stride (spec B6) the model was evaluated with (3D).
+    #[serde(default)]
     pub patch: [usize; 3],
+    #[serde(default)]
     pub stride: [usize; 3],
     pub precision: Precision,
     /// Training method and data, in words (e.g. "supervised, 16 labeled LA2018 cases").
@@ -69,7 +111,14 @@ pub struct ModelCard {
     /// Length and SHA-256 (hex) of the weights.
     pub weights_len: usize,
     pub weights_sha256: String,
+    /// The 2D text-guided model (architecture "amvlm-seg").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image2d: Option<Image2dCard>,
 }
+
+/// The two architectures a bundle can hold.
+pub const VNET: &str = "vnet";
+pub const AMVLM_SEG: &str = "amvlm-seg";
 
 impl ModelCard {
     /// The V-Net this card describes (inference: dropout is off in eval mode anyway).
@@ -121,13 +170,13 @@ impl<B: Backend> ModuleVisitor<B> for Shapes {
     }
 }
 
-fn shapes<B: Backend>(net: &VNet<B>) -> Vec<Vec<usize>> {
+fn shapes<B: Backend, M: Module<B>>(net: &M) -> Vec<Vec<usize>> {
     let mut v = Shapes(Vec::new());
     net.visit(&mut v);
     v.0
 }
 
-fn record_bytes<B: Backend, S: PrecisionSettings>(net: &VNet<B>) -> Vec<u8> {
+fn record_bytes<B: Backend, M: Module<B>, S: PrecisionSettings>(net: &M) -> Vec<u8> {
     NamedMpkBytesRecorder::<S>::new()
         .record(net.clone().into_record(), ())
         .expect("MessagePack encoding of a record cannot fail")
@@ -136,10 +185,19 @@ fn record_bytes<B: Backend, S: PrecisionSettings>(net: &VNet<B>) -> Vec<u8> {
 impl ModelBundle {
     /// Bundle `net` with `card` (its precision decides how the weights are stored; the weight
     /// length and hash fields are filled in here).
-    pub fn new<B: Backend>(net: &VNet<B>, mut card: ModelCard) -> Self {
+    pub fn new<B: Backend>(net: &VNet<B>, card: ModelCard) -> Self {
+        Self::of_module(net, card)
+    }
+
+    /// Bundle a 2D text-guided model's networks with a card whose `image2d` describes them.
+    pub fn new_text_guided<B: Backend>(nets: &TextGuidedNets<B>, card: ModelCard) -> Self {
+        Self::of_module(nets, card)
+    }
+
+    fn of_module<B: Backend, M: Module<B>>(net: &M, mut card: ModelCard) -> Self {
         let weights = match card.precision {
-            Precision::F16 => record_bytes::<B, HalfPrecisionSettings>(net),
-            Precision::F32 => record_bytes::<B, FullPrecisionSettings>(net),
+            Precision::F16 => record_bytes::<B, M, HalfPrecisionSettings>(net),
+            Precision::F32 => record_bytes::<B, M, FullPrecisionSettings>(net),
         };
         card.weights_len = weights.len();
         card.weights_sha256 = hex_sha256(&weights);
@@ -186,16 +244,25 @@ impl ModelBundle {
         };
         let card: ModelCard =
             serde_json::from_slice(card_bytes).map_err(|e| BundleError::Card(e.to_string()))?;
-        if card.architecture != "vnet" {
-            return Err(BundleError::Card(format!(
-                "architecture \"{}\"; this semiseg runs \"vnet\"",
-                card.architecture
-            )));
+        match (card.architecture.as_str(), &card.image2d) {
+            (VNET, _) => {}
+            (AMVLM_SEG, Some(c)) => check_image2d(c)?,
+            (AMVLM_SEG, None) => {
+                return Err(BundleError::Card(
+                    "architecture \"amvlm-seg\" without its image2d section".into(),
+                ))
+            }
+            (other, _) => {
+                return Err(BundleError::Card(format!(
+                    "architecture \"{other}\"; this semiseg runs \"vnet\" and \"amvlm-seg\""
+                )))
+            }
         }
-        if card.n_filters == 0
-            || card.n_classes < 2
-            || card.patch.iter().any(|&p| p % 16 != 0 || p == 0)
-            || card.stride.contains(&0)
+        if card.architecture == VNET
+            && (card.n_filters == 0
+                || card.n_classes < 2
+                || card.patch.iter().any(|&p| p % 16 != 0 || p == 0)
+                || card.stride.contains(&0))
         {
             return Err(BundleError::Card(format!(
                 "n_filters {}, n_classes {}, patch {:?}, stride {:?}: filters and stride must be positive, at least 2 classes, patch sides positive multiples of 16",
@@ -229,9 +296,57 @@ impl ModelBundle {
         })
     }
 
+    /// Whether this is a 2D text-guided model (else a 3D V-Net).
+    pub fn is_2d(&self) -> bool {
+        self.card.architecture == AMVLM_SEG
+    }
+
     /// The V-Net with these weights on `device` (f16 weights are widened to the backend's floats).
     pub fn load_vnet<B: Backend>(&self, device: &B::Device) -> Result<VNet<B>, BundleError> {
-        let fresh: VNet<B> = self.card.vnet().init(device);
+        if self.is_2d() {
+            return Err(BundleError::Mismatch(
+                "this is a 2D text-guided model (an image and a prompt), not a 3D V-Net".into(),
+            ));
+        }
+        let what = format!("the card's V-Net ({} filters)", self.card.n_filters);
+        self.load_into(self.card.vnet().init(device), &what, device)
+    }
+
+    /// The 2D text-guided model with these weights on `device`, and its tokenizer.
+    pub fn load_text_guided<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<(TextGuidedModel<B>, TextTokenizer), BundleError> {
+        let c = self.card.image2d.as_ref().ok_or_else(|| {
+            BundleError::Mismatch("this is a 3D V-Net (a scan), not a 2D text-guided model".into())
+        })?;
+        let tok = TextTokenizer::from_vocab_text(&c.vocab, c.vlm.lowercase)
+            .and_then(|t| t.with_max_len(c.vlm.max_text_len))
+            .map_err(|e| BundleError::Card(format!("its vocabulary: {e}")))?;
+        let fresh = TextGuidedNets {
+            encoders: c.vlm.init::<B>(tok.vocab_size(), device).encoders,
+            tmg: c.has_tmg.then(|| {
+                TextMaskConfig::new(c.vlm.embed_dim)
+                    .with_kappa(c.kappa)
+                    .with_theta(c.theta)
+                    .init(device)
+            }),
+            student: UNet2dConfig::new().with_width(c.unet_width).init(device),
+        };
+        let nets = self.load_into(fresh, "the card's 2D model", device)?;
+        let model = TextGuidedModel {
+            nets,
+            text_mask: c.text_mask,
+        };
+        Ok((model, tok))
+    }
+
+    fn load_into<B: Backend, M: Module<B>>(
+        &self,
+        fresh: M,
+        what: &str,
+        device: &B::Device,
+    ) -> Result<M, BundleError> {
         let want = shapes(&fresh);
         let record = match self.card.precision {
             Precision::F16 => NamedMpkBytesRecorder::<HalfPrecisionSettings>::new()
@@ -249,14 +364,30 @@ impl ModelBundle {
                 .position(|(a, b)| a != b)
                 .unwrap_or(want.len().min(got.len()));
             return Err(BundleError::Mismatch(format!(
-                "parameter {first}: the card's V-Net ({} filters) expects {:?}, the weights have {:?}",
-                self.card.n_filters,
+                "parameter {first}: {what} expects {:?}, the weights have {:?}",
                 want.get(first),
                 got.get(first)
             )));
         }
         Ok(net)
     }
+}
+
+/// The 2D section's values must build a model before anything is allocated.
+fn check_image2d(c: &Image2dCard) -> Result<(), BundleError> {
+    c.vlm
+        .validate()
+        .map_err(|e| BundleError::Card(format!("image2d.vlm: {e}")))?;
+    if c.unet_width == 0 || c.unet_width > 256 || !c.vlm.image_size.is_multiple_of(16) {
+        return Err(BundleError::Card(format!(
+            "image2d: unet_width {} must be in 1..=256 and the image size {} a multiple of 16",
+            c.unet_width, c.vlm.image_size
+        )));
+    }
+    if c.vocab.lines().count() < 5 {
+        return Err(BundleError::Card("image2d: the vocabulary is empty".into()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -283,6 +414,7 @@ mod tests {
             semiseg_version: "test".into(),
             weights_len: 0,
             weights_sha256: String::new(),
+            image2d: None,
         }
     }
 
@@ -319,6 +451,77 @@ mod tests {
             .weights
             .len();
         assert!(f16 * 10 < f32 * 6, "f16 {f16} vs f32 {f32} bytes");
+    }
+
+    /// A 2D text-guided bundle round-trips: the same student probabilities and text mask; a 3D
+    /// loader refuses it, and a card whose 2D section cannot build a model is refused on decode.
+    #[test]
+    fn text_guided_bundles_round_trip() {
+        use crate::data::Image2d;
+        let dev = Default::default();
+        let texts = ["upper left lung", "lower right lung", "bilateral infection"];
+        let tok = TextTokenizer::train(&texts, 60, true)
+            .unwrap()
+            .with_max_len(8)
+            .unwrap();
+        let vlm = AmvlmConfig {
+            image_size: 32,
+            patch_size: 16,
+            max_text_len: 8,
+            ..AmvlmConfig::tiny()
+        };
+        let nets = TextGuidedNets::<Flex> {
+            encoders: vlm.init::<Flex>(tok.vocab_size(), &dev).encoders,
+            tmg: Some(TextMaskConfig::new(vlm.embed_dim).init(&dev)),
+            student: UNet2dConfig::new().with_width(2).init(&dev),
+        };
+        let mut c = card(0, Precision::F32);
+        c.architecture = AMVLM_SEG.into();
+        c.image2d = Some(Image2dCard {
+            vlm: vlm.clone(),
+            vocab: tok.vocab_text(),
+            unet_width: 2,
+            has_tmg: true,
+            text_mask: TextMaskForm::Ours,
+            kappa: 10.0,
+            theta: 0.25,
+            metrics: None,
+        });
+        let model = TextGuidedModel {
+            nets: nets.clone(),
+            text_mask: TextMaskForm::Ours,
+        };
+        let pixels: Vec<u8> = (0..32 * 32).map(|i| (i * 7 % 251) as u8).collect();
+        let image = Image2d::from_gray8(&pixels, 32, 32, 32).unwrap();
+        let prompt = tok.encode("upper left lung").unwrap();
+        let run = |m: &TextGuidedModel<Flex>| {
+            let e = m.embed(&image, &dev);
+            (m.probability(&e), m.text_mask(&e, &prompt, &dev).unwrap())
+        };
+        let want = run(&model);
+        let bytes = ModelBundle::new_text_guided(&nets, c.clone()).encode();
+        let back = ModelBundle::decode(&bytes).unwrap();
+        assert!(back.is_2d());
+        let (loaded, tok2) = back.load_text_guided::<Flex>(&dev).unwrap();
+        assert_eq!(tok2.encode("upper left lung").unwrap().ids, prompt.ids);
+        assert_eq!(run(&loaded), want);
+        let e = back.load_vnet::<Flex>(&dev).unwrap_err().to_string();
+        assert!(e.contains("2D text-guided model"), "{e}");
+        // a 2D card without its section, or with a width that builds nothing
+        let mut no_section = c.clone();
+        no_section.image2d = None;
+        let b = ModelBundle::new_text_guided(&nets, no_section).encode();
+        assert!(ModelBundle::decode(&b)
+            .unwrap_err()
+            .to_string()
+            .contains("image2d"));
+        let mut bad = c;
+        bad.image2d.as_mut().unwrap().unet_width = 0;
+        let b = ModelBundle::new_text_guided(&nets, bad).encode();
+        assert!(ModelBundle::decode(&b)
+            .unwrap_err()
+            .to_string()
+            .contains("unet_width"));
     }
 
     #[test]

@@ -10,7 +10,10 @@ mod memory;
 mod sliding_window;
 mod text_guided;
 
-pub use bundle::{BundleError, CardMetrics, ModelBundle, ModelCard, Precision};
+pub use bundle::{
+    BundleError, Card2dMetrics, CardMetrics, Image2dCard, ModelBundle, ModelCard, Precision,
+    AMVLM_SEG, VNET,
+};
 pub use intensity::{
     check_normalised, mean_std, zscore_scan, MAX_NORMALISED_MEAN, MAX_NORMALISED_STD,
 };

@@ -19,6 +19,9 @@ use std::path::Path;
 pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     check_new_file(&a.output, "-o", None)?;
     let run = RunDir::open(&a.run)?;
+    if run.kind()? == crate::run_info::RunKind::AmvlmSeg {
+        return super::export_2d::run(a, run, out);
+    }
     let device = Default::default();
     let (cfg, model) = load_run_model::<Flex>(&run, a.checkpoint, &device)?;
     let steps = steps_of(&run, a.checkpoint)?;
@@ -73,6 +76,7 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         semiseg_version: env!("CARGO_PKG_VERSION").into(),
         weights_len: 0,
         weights_sha256: String::new(),
+        image2d: None,
     };
     let bundle = ModelBundle::new(&model.net, card);
     let bytes = bundle.encode();

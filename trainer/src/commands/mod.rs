@@ -9,6 +9,7 @@ mod eval_amvlm;
 mod eval_model;
 mod eval_model_2d;
 mod export;
+mod export_2d;
 mod inspect;
 mod predict;
 mod predict_2d;

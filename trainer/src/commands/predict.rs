@@ -13,12 +13,18 @@ use std::io::Write;
 use std::time::Instant;
 
 pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if a.model.is_dir() {
-        let run = crate::run_dir::RunDir::open(&a.model)?;
-        if run.kind()? == crate::run_info::RunKind::AmvlmSeg {
-            return super::predict_2d::run(a, run, out);
+    use super::predict_2d::Source2d;
+    // a bundle file (`semiseg export`) or a run folder, 3D or 2D
+    let model = ModelSource::open(&a.model)?;
+    let model = match model {
+        ModelSource::Run(run) if run.kind()? == crate::run_info::RunKind::AmvlmSeg => {
+            return super::predict_2d::run(a, Source2d::Run(run), out);
         }
-    }
+        ModelSource::Bundle(b) if b.is_2d() => {
+            return super::predict_2d::run(a, Source2d::Bundle(b), out);
+        }
+        other => other,
+    };
     if a.prompt.is_some() {
         anyhow::bail!(
             "--prompt needs a text-guided 2D model (`semiseg train amvlm-seg`); {} is a 3D model",
@@ -26,8 +32,6 @@ pub fn run(a: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         );
     }
     check_new_file(&a.output, "-o", None)?;
-    // a bundle file (`semiseg export`) or a run folder
-    let model = ModelSource::open(&a.model)?;
     let (patch, stride) = model.patch_stride()?;
     let stride = a.stride.unwrap_or(stride);
     WindowPlan::check_stride(patch, stride).map_err(anyhow::Error::msg)?;

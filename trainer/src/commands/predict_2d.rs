@@ -11,12 +11,28 @@ use crate::run_dir::{write_atomic, RunDir};
 use crate::with_backend;
 use anyhow::{bail, Context};
 use semiseg::data::Image2d;
+use semiseg::infer::ModelBundle;
 use semiseg::infer::{map_to_gray8, map_to_image};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-pub fn run(a: &PredictArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<()> {
+/// A 2D model: a text-guided segmentation run, or a 2D bundle (`semiseg export` of one).
+pub enum Source2d {
+    Run(RunDir),
+    Bundle(Box<ModelBundle>),
+}
+
+impl Source2d {
+    fn name(&self) -> String {
+        match self {
+            Source2d::Run(r) => r.root.display().to_string(),
+            Source2d::Bundle(b) => format!("the bundle {:?}", b.card.name),
+        }
+    }
+}
+
+pub fn run(a: &PredictArgs, source: Source2d, out: &mut dyn Write) -> anyhow::Result<()> {
     if a.stride.is_some() || a.largest_component || a.zscore {
         bail!("--stride, --largest-component and --zscore are for 3D scans; this is a 2D model");
     }
@@ -48,21 +64,30 @@ pub fn run(a: &PredictArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<
     let backend = crate::backend::select(a.backend)?;
     let t0 = Instant::now();
     let (mask, text, size) = with_backend!(backend.kind, |B, device| {
-        let m = load_seg_run::<B>(&run, a.checkpoint, &device)?;
-        let size = m.vlm.cfg.image_size;
+        let (g, tok, vlm, method) = match &source {
+            Source2d::Run(run) => {
+                let m = load_seg_run::<B>(run, a.checkpoint, &device)?;
+                let method = m.cfg.method.name();
+                (m.model, m.vlm.tokenizer, m.vlm.cfg, method.to_string())
+            }
+            Source2d::Bundle(b) => {
+                let (g, tok) = b.load_text_guided::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(&device)?;
+                let vlm = b.card.image2d.as_ref().expect("a 2D card").vlm.clone();
+                (g, tok, vlm, b.card.method.clone())
+            }
+        };
+        let size = vlm.image_size;
         let image = Image2d::from_bytes(&bytes, &a.scan.display().to_string(), size)?;
-        let g = &m.model;
         let emb = g.embed(&image, &device);
         let encoded = match &prompt {
-            Some(p) => Some(m.vlm.tokenizer.encode(&model_text(p, &m.vlm.cfg))?),
+            Some(p) => Some(tok.encode(&model_text(p, &vlm))?),
             None => None,
         };
         let no_tmg = || {
             anyhow::anyhow!(
-                "{} is a {} run: it trained no text mask generator, so a prompt has no effect; \
-                 drop --prompt, or use a text-guided run",
-                run.root.display(),
-                m.cfg.method.name()
+                "{} is a {method} model: it trained no text mask generator, so a prompt has no \
+                 effect; drop --prompt, or use a text-guided model",
+                source.name()
             )
         };
         let text = match &encoded {
