@@ -11,8 +11,8 @@ DATA=${SEMISEG_LA2018:-../shared/data/la2018}
 
 # (scripts/test.sh installs them beforehand, beside its test build)
 [ "${SEMISEG_WEB_TOOLS_READY:-0}" = 1 ] || scripts/install_web_tools.sh
-# the test build's clippy wrapper (scripts/test.sh) lints the native build only
-unset RUSTC_WORKSPACE_WRAPPER
+# Under scripts/test.sh the clippy wrapper (RUSTC_WORKSPACE_WRAPPER) stays set: the wasm build of
+# web/ and shared/ is linted with -D warnings as it compiles, the browser-only code included.
 
 # the sample: the first LA test case and its label, as stored in the dataset (never committed)
 sample=www/assets/sample

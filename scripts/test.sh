@@ -68,7 +68,7 @@ scripts/fetch_minilm.sh
 # (lib, bins, tests; the trainer with its cuda and wgpu features) as rustc does, and lints them,
 # so the dependencies are compiled once instead of once more for `cargo clippy`'s check build.
 # Exported for every cargo command below, so they reuse the build (the wrapper is part of its
-# fingerprint); scripts/build_web.sh unsets it for the wasm build and the tool installs.
+# fingerprint) and for the wasm build; scripts/install_web_tools.sh unsets it for the tools.
 export RUSTC_WORKSPACE_WRAPPER=$PWD/scripts/clippy_rustc.sh
 phase "test build with clippy -D warnings (cargo test --workspace --no-run)"
 cargo test --workspace --no-run --timings --message-format=json-render-diagnostics >"$scratch/build.json"
@@ -92,7 +92,7 @@ read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if 
 
 if [ "${SEMISEG_SKIP_BROWSER:-0}" = 1 ]; then
   phase "browser app: skipped (SEMISEG_SKIP_BROWSER=1; CI never sets it), wasm check only"
-  env -u RUSTC_WORKSPACE_WRAPPER cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
+  cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
 else
   phase "web tools: waiting for the background installs (scripts/install_web_tools.sh)"
   if ! wait "$tools_pid"; then

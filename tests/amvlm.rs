@@ -399,6 +399,65 @@ epochs = 20
 checkpoint_every = 20
 "#;
 
+/// `--image-init` starts the image encoder from a timm ViT checkpoint (written here from a ViT of
+/// another shape than the configuration's): the run takes its width, patch size, MLP width and
+/// image size, keeps the configured depth and heads, and trains; a depth beyond the checkpoint's
+/// blocks and a file that is not a ViT checkpoint are refused before a run folder exists.
+#[test]
+fn a_timm_checkpoint_starts_the_image_encoder() {
+    let _g = one_training_at_a_time();
+    let st = setup(32, SMALL);
+    let vit = semiseg::nets::VitConfig::new()
+        .with_image_size(64)
+        .with_patch_size(16)
+        .with_width(48)
+        .with_depth(2)
+        .with_heads(2)
+        .with_mlp_width(96)
+        .init::<burn::backend::Flex>(&Default::default());
+    let dir = st.dir.path().join("deit-tiny");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.safetensors"), vit.to_timm_safetensors("")).unwrap();
+    let out = train(&st, "vit", &["--image-init", s(&dir), "--epochs", "1"]).unwrap();
+    assert!(out.contains("epochs 1/1"), "{out}");
+    let cfg = std::fs::read_to_string(st.runs.join("vit/config.toml")).unwrap();
+    for want in [
+        "vit_width = 48",
+        "patch_size = 16",
+        "vit_mlp = 96",
+        "image_size = 64",
+        "vit_depth = 1",
+    ] {
+        assert!(cfg.contains(want), "{want} not in\n{cfg}");
+    }
+    let run_json = std::fs::read_to_string(st.runs.join("vit/run.json")).unwrap();
+    assert!(run_json.contains("\"image_init\""), "{run_json}");
+    let deeper = st.dir.path().join("deep.toml");
+    std::fs::write(&deeper, SMALL.replace("vit_depth = 1", "vit_depth = 3")).unwrap();
+    let err = cli(&[
+        "train",
+        "amvlm",
+        "--data",
+        s(&st.data),
+        "--config",
+        s(&deeper),
+        "--image-init",
+        s(&dir),
+        "--runs",
+        s(&st.runs),
+        "--name",
+        "deep",
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("2 blocks") && err.contains("vit_depth"),
+        "{err}"
+    );
+    let err = train(&st, "notvit", &["--image-init", s(&st.config)]).unwrap_err();
+    assert!(err.contains("not a safetensors file"), "{err}");
+    assert!(!st.runs.join("deep").exists() && !st.runs.join("notvit").exists());
+}
+
 #[test]
 fn minilm_starts_the_text_encoder_and_monuseg_trains() {
     let _g = one_training_at_a_time();
@@ -415,6 +474,26 @@ fn minilm_starts_the_text_encoder_and_monuseg_trains() {
         cfg.contains("text_width = 384") && cfg.contains("text_layers = 6"),
         "{cfg}"
     );
+    // --text-layers keeps the checkpoint's first N layers (spec A2: 6 of a 12-layer BERT)
+    let first = |n: &str| {
+        cli(&[
+            "train",
+            "amvlm",
+            "--data",
+            s(&st.data),
+            "--config",
+            s(&st.config),
+            "--text-init",
+            s(&minilm()),
+            "--text-layers",
+            n,
+            "--print-config",
+        ])
+    };
+    let printed = first("3").unwrap();
+    assert!(printed.contains("text_layers = 3"), "{printed}");
+    let err = first("7").unwrap_err();
+    assert!(err.contains("has 6 layers; keep 1 to 6"), "{err}");
     // The real MoNuSeg folder (24 train / 6 val) as is.
     let mono = cli(&[
         "train",

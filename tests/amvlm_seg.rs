@@ -52,7 +52,8 @@ struct Setup {
     vlm: PathBuf,
 }
 
-/// Synthetic radiographs (16 train, 4 val, 4 test) and a VLM pre-trained on them.
+/// Synthetic radiographs (16 train, 4 val, 4 test; two or three lesions each) and a VLM
+/// pre-trained on them.
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("synth2d");
@@ -69,6 +70,8 @@ fn setup() -> Setup {
         "4",
         "--size",
         "64",
+        "--min-lesions",
+        "2",
     ])
     .unwrap();
     let vlm_cfg = dir.path().join("vlm.toml");
@@ -226,6 +229,21 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
     ])
     .unwrap();
     assert!(out.contains("mean (4 images)"), "{out}");
+    // every test image has two or more lesions: each lesion's phrase is a prompt
+    assert!(
+        out.contains("prompt localisation, trained TMG:")
+            && out.contains("untrained TMG")
+            && out.contains("lesion prompts put the text mask on the lesion they name"),
+        "{out}"
+    );
+    let loc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tg.join("predictions-last/localisation.json")).unwrap(),
+    )
+    .unwrap();
+    let prompts = loc["trained"]["prompts"].as_u64().unwrap();
+    assert!(prompts >= 8, "{loc}");
+    let chance = loc["trained"]["chance"].as_f64().unwrap();
+    assert!(chance > 0.0 && chance <= 0.5, "{loc}");
     let csv = std::fs::read_to_string(tg.join("predictions-last/metrics.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows[0], "image,dice,iou,text_dice,text_iou");
@@ -292,6 +310,19 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
         .into_iter()
         .collect();
     assert!(values.iter().all(|&v| v == 0 || v == 255), "{values:?}");
+
+    // the report and compare read segmentation runs: validation by epoch, eval-model's scores
+    let report = std::fs::read_to_string(tg.join("report.md")).unwrap();
+    assert!(
+        report.contains("| `predictions-last` | 4 |") && report.contains("--vlm"),
+        "{report}"
+    );
+    let out = cli(&["compare", s(&tg), s(&st.runs.join("b-mean-teacher"))]).unwrap();
+    assert!(
+        out.contains("Validation during training (best/ is chosen on it)")
+            && out.contains("validation Dice %"),
+        "{out}"
+    );
 
     // export: a 2D bundle with the eval-model scores on its card; predict reads it and gives the
     // run's mask (f16 weights: nearly every pixel the same)

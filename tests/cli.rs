@@ -189,12 +189,44 @@ fn eval_checks_cases_grids_labels_and_never_overwrites() {
     write_mask(&pred, "a.nii", &blob(&base, 2));
     let (p, g) = (pred.to_str().unwrap(), gt.to_str().unwrap());
 
-    // a prediction for a subset is fine; a case of --cases without a prediction is not
-    let out = cli(&["eval", "--pred", p, "--gt", g]).unwrap();
+    // every ground-truth case needs a prediction (else the mean would be over fewer cases
+    // without a word); --cases scores a subset, and a case of it without a prediction is refused
+    let err = cli(&["eval", "--pred", p, "--gt", g]).unwrap_err();
+    assert!(
+        err.contains("1 ground-truth case(s)")
+            && err.contains("no prediction")
+            && err.contains('b')
+            && err.contains("--cases"),
+        "{err}"
+    );
+    let one = d.join("one.list");
+    std::fs::write(&one, "a\n").unwrap();
+    let out = cli(&[
+        "eval",
+        "--pred",
+        p,
+        "--gt",
+        g,
+        "--cases",
+        one.to_str().unwrap(),
+    ])
+    .unwrap();
     assert!(
         out.contains("a.nii") && out.contains("mean (1 case)"),
         "{out}"
     );
+    // a broken symbolic link among the predictions is named, not skipped
+    #[cfg(unix)]
+    {
+        let link = pred.join("b.nii.gz");
+        std::os::unix::fs::symlink(d.join("nowhere.nii.gz"), &link).unwrap();
+        let err = cli(&["eval", "--pred", p, "--gt", g]).unwrap_err();
+        assert!(
+            err.contains("symbolic link to nothing") && err.contains("b.nii.gz"),
+            "{err}"
+        );
+        std::fs::remove_file(&link).unwrap();
+    }
     let list = d.join("cases.list");
     std::fs::write(&list, "a\nb\n").unwrap();
     let err = cli(&[

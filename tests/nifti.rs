@@ -386,3 +386,35 @@ fn missing_files_and_half_pairs_are_reported() {
         .to_string();
     assert!(e.contains("lonely.img"), "{e}");
 }
+
+/// A `.hdr/.img` pair whose `vox_offset` is huge, infinite or NaN is an error naming it, not a
+/// panic or an allocation of the offset (issue: bad input never crashes); an offset past the
+/// image file's end is reported as a truncated file, without reading it into memory.
+#[test]
+fn absurd_pair_offsets_are_refused_without_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let hdr_bytes = std::fs::read(nifti_fixture("pair_i16.hdr")).unwrap();
+    let img = std::fs::read(nifti_fixture("pair_i16.img")).unwrap();
+    let little = hdr_bytes[0] == 0x5c; // sizeof_hdr 348 little-endian
+    for (name, offset, want) in [
+        ("huge", 1e30f32, "not a valid byte offset"),
+        ("inf", f32::INFINITY, "not a valid byte offset"),
+        ("nan", f32::NAN, "not a valid byte offset"),
+        ("negative", -4.0, "not a valid byte offset"),
+        ("past_end", 1.5e9, "bytes before the voxel data"),
+    ] {
+        let mut h = hdr_bytes.clone();
+        let b = if little {
+            offset.to_le_bytes()
+        } else {
+            offset.to_be_bytes()
+        };
+        h[108..112].copy_from_slice(&b);
+        std::fs::write(dir.path().join(format!("{name}.hdr")), &h).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.img")), &img).unwrap();
+        let e = read_nifti(dir.path().join(format!("{name}.hdr")), &Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{name}: {e}");
+    }
+}

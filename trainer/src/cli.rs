@@ -139,6 +139,16 @@ pub enum BenchCommand {
                       a 28,996-token table, batch 32. Prints one markdown table row for docs/benchmarks.md."
     )]
     Amvlm(BenchAmvlmArgs),
+    /// One text-guided segmentation step (A6) and one prompt on one image.
+    #[command(
+        name = "amvlm-seg",
+        after_help = "Examples:\n  semiseg bench amvlm-seg --backend cpu --preset tiny --steps 5\n  semiseg bench amvlm-seg --backend cuda --preset paper\n\n\
+                      Random images and fixed prompts through an untrained model of the preset's size: the frozen \
+                      encoders, the TMG's L_tg step, the teacher, the student's step and the EMA; then one prompt on \
+                      one image with the image's embedding computed anew and cached. Prints one markdown table row \
+                      for docs/benchmarks.md."
+    )]
+    AmvlmSeg(BenchAmvlmSegArgs),
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +162,29 @@ pub struct BenchAmvlmArgs {
     /// Batch size (default: the preset's).
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAmvlmSegArgs {
+    /// Compute backend (auto: CUDA when it is available here, else the CPU).
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
+    pub backend: BackendKind,
+    /// Size preset: paper (224x224, ViT-B/16, UNet width 64, 16 + 16 images) or tiny.
+    #[arg(long, default_value = "paper")]
+    pub preset: String,
+    /// UNet width (default: the preset's).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Labeled and unlabeled images a step, each (default: the preset's).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Time the mean-teacher step (the UNets alone, no encoders or TMG), as
+    /// benches/pytorch_unet2d_step.py does.
+    #[arg(long)]
+    pub no_text: bool,
     /// Timed steps (after one warm-up step).
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
@@ -275,7 +308,7 @@ pub struct TrainAmvlmArgs {
     #[arg(long, required_unless_present_any = ["resume", "print_config"])]
     pub data: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "text_init", "vocab"])]
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "text_init", "vocab", "image_init"])]
     pub resume: Option<PathBuf>,
     /// TOML file with any hyper-parameters (the rest take the defaults).
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
@@ -289,6 +322,15 @@ pub struct TrainAmvlmArgs {
     /// Start the text encoder from a BERT checkpoint folder (config.json, vocab.txt, model.safetensors).
     #[arg(long, value_name = "DIR")]
     pub text_init: Option<PathBuf>,
+    /// With --text-init: keep only the checkpoint's first N layers (spec A2 keeps 6 of
+    /// Bio_ClinicalBERT's 12); without it the run has all of the checkpoint's layers.
+    #[arg(long, value_name = "N", requires = "text_init")]
+    pub text_layers: Option<usize>,
+    /// Start the image encoder from a timm ViT/DeiT checkpoint (a folder with model.safetensors,
+    /// or the file; spec A2: DeiT-B/16). Width, patch, MLP width and image size follow it; the
+    /// run keeps its configured depth (the first blocks) and heads.
+    #[arg(long, value_name = "DIR")]
+    pub image_init: Option<PathBuf>,
     /// Use this vocab.txt instead of training one.
     #[arg(long, value_name = "FILE")]
     pub vocab: Option<PathBuf>,

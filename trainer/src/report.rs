@@ -100,6 +100,8 @@ pub fn write_csv(
 }
 
 /// The `mean` row of a metrics CSV written by [`write_csv`] and the number of case rows above it.
+/// A 2D `eval-model` CSV (`image,dice,iou,...`) reads as Dice and Jaccard (its IoU), with no
+/// distances (NaN).
 pub fn read_csv_mean(path: &Path) -> anyhow::Result<(CaseMetrics, usize)> {
     let what = || {
         format!(
@@ -110,6 +112,28 @@ pub fn read_csv_mean(path: &Path) -> anyhow::Result<(CaseMetrics, usize)> {
     let mut r = csv::Reader::from_path(path)
         .with_context(|| format!("cannot read the metrics file {}", path.display()))?;
     let head = r.headers()?.clone();
+    if head.iter().next() == Some("image") && head.iter().nth(2) == Some("iou") {
+        for (images, row) in r.records().enumerate() {
+            let row = row?;
+            if &row[0] == "mean" {
+                let (Ok(dice), Ok(jaccard)) = (row[1].parse::<f64>(), row[2].parse::<f64>()) else {
+                    anyhow::bail!("{}: the mean row has a value that is not a number", what());
+                };
+                let none = f64::NAN;
+                let mean = CaseMetrics {
+                    dice,
+                    jaccard,
+                    hd95: none,
+                    asd: none,
+                    assd: none,
+                    hd95_monai: none,
+                    empty: None,
+                };
+                return Ok((mean, images));
+            }
+        }
+        anyhow::bail!("{}: no \"mean\" row", what());
+    }
     let col = |name: &str| {
         head.iter()
             .position(|h| h.starts_with(name))

@@ -22,6 +22,8 @@ enum Kind {
     Simcvd,
     /// `epochs.csv`, by epoch (held-out recall@1 in %).
     Amvlm,
+    /// `epochs.csv`, by epoch (validation Dice and IoU as fractions).
+    AmvlmSeg,
 }
 
 impl Kind {
@@ -29,22 +31,20 @@ impl Kind {
         Ok(match run.kind()? {
             RunKind::Simcvd => Kind::Simcvd,
             RunKind::Amvlm => Kind::Amvlm,
-            RunKind::AmvlmSeg => bail!(
-                "{}: compare does not read text-guided segmentation runs yet",
-                run.root.display()
-            ),
+            RunKind::AmvlmSeg => Kind::AmvlmSeg,
         })
     }
     fn name(self) -> &'static str {
         match self {
             Kind::Simcvd => "SimCVD/V-Net",
             Kind::Amvlm => "AMVLM",
+            Kind::AmvlmSeg => "AMVLM text-guided segmentation",
         }
     }
     fn key(self) -> &'static str {
         match self {
             Kind::Simcvd => "step",
-            Kind::Amvlm => "epoch",
+            Kind::Amvlm | Kind::AmvlmSeg => "epoch",
         }
     }
     /// What the evaluations during training are: SimCVD's are of the test cases, monitoring only.
@@ -52,12 +52,13 @@ impl Kind {
         match self {
             Kind::Simcvd => "Test-set monitoring during training (no weights are chosen on it)",
             Kind::Amvlm => "Held-out evaluation during training",
+            Kind::AmvlmSeg => "Validation during training (best/ is chosen on it)",
         }
     }
     fn table(self) -> &'static str {
         match self {
             Kind::Simcvd => "evaluations/summary.csv",
-            Kind::Amvlm => "epochs.csv",
+            Kind::Amvlm | Kind::AmvlmSeg => "epochs.csv",
         }
     }
     /// (column, heading, scale): the first is the headline metric of the by-step table.
@@ -72,6 +73,11 @@ impl Kind {
             Kind::Amvlm => &[
                 ("r1_i2t", "R@1 image-to-text %", 1.0),
                 ("r1_t2i", "R@1 text-to-image %", 1.0),
+                ("mean_loss", "mean loss", 1.0),
+            ],
+            Kind::AmvlmSeg => &[
+                ("val_dice", "validation Dice %", 100.0),
+                ("val_iou", "validation IoU %", 100.0),
                 ("mean_loss", "mean loss", 1.0),
             ],
         }
@@ -107,7 +113,7 @@ impl Run {
             Kind::Simcvd => Table::read(&dir.train_log())?
                 .and_then(|t| t.column("step"))
                 .and_then(|v| v.last().copied()),
-            Kind::Amvlm => evals
+            Kind::Amvlm | Kind::AmvlmSeg => evals
                 .as_ref()
                 .and_then(|t| t.column("epoch"))
                 .and_then(|v| v.last().copied()),
@@ -247,7 +253,7 @@ impl Comparison {
         let key = self.kind.key();
         let total_key = match self.kind {
             Kind::Simcvd => "max_steps",
-            Kind::Amvlm => "epochs",
+            Kind::Amvlm | Kind::AmvlmSeg => "epochs",
         };
         let heads = [
             "run",

@@ -485,13 +485,21 @@ pub fn write_report(run: &RunDir) -> anyhow::Result<PathBuf> {
         for (folder, result) in &evals {
             match result {
                 Ok((m, n)) => {
+                    // a 2D run's scores have no distances
+                    let d = |v: f64| {
+                        if v.is_finite() {
+                            format!("{v:.2}")
+                        } else {
+                            "-".into()
+                        }
+                    };
                     let _ = writeln!(
                         md,
-                        "| `{folder}` | {n} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                        "| `{folder}` | {n} | {:.2} | {:.2} | {} | {} |",
                         100.0 * m.dice,
                         100.0 * m.jaccard,
-                        m.hd95,
-                        m.asd
+                        d(m.hd95),
+                        d(m.asd)
                     );
                 }
                 Err(e) => {

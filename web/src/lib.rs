@@ -6,6 +6,10 @@
 //! - [`segmenter`]: a model bundle on WebGPU or the wasm CPU backend, run by the Web Worker.
 
 pub mod scan;
+// The Web Worker's engine exists in the browser build only: compiling its WebGPU and wasm-CPU
+// paths into the native test build would only cost build minutes (no native test calls it; the
+// browser tests run it). It is linted in the wasm build (scripts/build_web.sh under test.sh).
+#[cfg(target_arch = "wasm32")]
 pub mod segmenter;
 pub mod view;
 

@@ -67,6 +67,8 @@ pub enum DataError {
     TooManyLabeled { wanted: usize, available: usize },
     #[error("case {id:?} has no label file, but it is in the labeled subset")]
     NoLabel { id: String },
+    #[error("{path}: a symbolic link to nothing (or a loop); fix or remove it")]
+    BrokenLink { path: PathBuf },
     #[error("{list}: no case ids in it (one id per line)")]
     EmptyList { list: PathBuf },
     #[error("{list}: validation case {id:?} {problem}; validation cases are labeled training cases held out of training (never test cases, never the labeled subset)")]

@@ -61,8 +61,17 @@ pub fn scans_in(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
         })?;
         let p = e.path();
         let hidden = e.file_name().to_string_lossy().starts_with('.');
-        if !hidden && p.is_file() && is_scan(&p) {
+        if hidden || !is_scan(&p) {
+            continue;
+        }
+        if p.is_file() {
             out.push(p);
+        } else if p
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            // skipping it would leave its case out without a word
+            return Err(DataError::BrokenLink { path: p });
         }
     }
     out.sort();

@@ -5,6 +5,7 @@ use super::safetensors_reader::{SafetensorsError, SafetensorsReader};
 use super::vit::Vit;
 use burn::nn::Linear;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
+use std::collections::BTreeMap;
 
 /// The key every timm ViT has; what precedes it is the checkpoint's prefix.
 const PATCH_WEIGHT: &str = "patch_embed.proj.weight";
@@ -93,68 +94,12 @@ impl<B: Backend> Vit<B> {
     }
 }
 
-/// Load a fused `qkv` Linear `(3W, W)` into three `(W → W)` Linears.
-fn split_qkv<B: Backend>(
-    r: &SafetensorsReader<'_>,
-    prefix: &str,
-    layers: [Linear<B>; 3],
-) -> Result<[Linear<B>; 3], SafetensorsError> {
-    let width = layers[0].weight.lazy_shape().dims::<2>()[0];
-    let wname = format!("{prefix}.weight");
-    let (w, shape) = r.values(&wname)?;
-    if shape != [3 * width, width] {
-        return Err(SafetensorsError::Shape {
-            name: wname,
-            found: shape,
-            expected: vec![3 * width, width],
-        });
-    }
-    let bname = format!("{prefix}.bias");
-    let bias = if layers[0].bias.is_some() {
-        let (b, shape) = r.values(&bname)?;
-        if shape != [3 * width] {
-            return Err(SafetensorsError::Shape {
-                name: bname,
-                found: shape,
-                expected: vec![3 * width],
-            });
-        }
-        Some(b)
-    } else {
-        None
-    };
-    let mut out = layers;
-    for (part, layer) in out.iter_mut().enumerate() {
-        let device = layer.weight.lazy_device();
-        let rows = w[part * width * width..(part + 1) * width * width].to_vec();
-        let value =
-            Tensor::<B, 2>::from_data(TensorData::new(rows, [width, width]), &device).transpose();
-        let id = layer.weight.id;
-        layer.weight = layer.weight.clone().transform_for_load(value, id);
-        if let (Some(b), Some(param)) = (&bias, layer.bias.take()) {
-            let value = Tensor::<B, 1>::from_data(
-                TensorData::new(b[part * width..(part + 1) * width].to_vec(), [width]),
-                &device,
-            );
-            let id = param.id;
-            layer.bias = Some(param.transform_for_load(value, id));
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::vit::VitConfig;
-    use super::*;
-    use burn::backend::Flex;
-    use burn::tensor::Distribution;
-    use std::collections::BTreeMap;
-
-    type B = Flex;
-
-    /// The timm tensors of `vit` (written the way timm stores them), as safetensors bytes.
-    fn export(vit: &Vit<B>, prefix: &str) -> Vec<u8> {
+impl<B: Backend> Vit<B> {
+    /// This ViT's weights as a timm checkpoint (the names and layouts of the table above, with
+    /// `prefix` before them; fused `qkv`), as safetensors bytes: the inverse of
+    /// [`Vit::load_safetensors`], for tests and for sharing an encoder with timm.
+    pub fn to_timm_safetensors(&self, prefix: &str) -> Vec<u8> {
+        let vit = self;
         let mut t: BTreeMap<String, (Vec<f32>, Vec<usize>)> = BTreeMap::new();
         let mut put = |name: String, x: Tensor<B, 2>| {
             let dims = x.dims().to_vec();
@@ -258,6 +203,66 @@ mod tests {
             .collect();
         safetensors::serialize(views, None).unwrap()
     }
+}
+
+/// Load a fused `qkv` Linear `(3W, W)` into three `(W → W)` Linears.
+fn split_qkv<B: Backend>(
+    r: &SafetensorsReader<'_>,
+    prefix: &str,
+    layers: [Linear<B>; 3],
+) -> Result<[Linear<B>; 3], SafetensorsError> {
+    let width = layers[0].weight.lazy_shape().dims::<2>()[0];
+    let wname = format!("{prefix}.weight");
+    let (w, shape) = r.values(&wname)?;
+    if shape != [3 * width, width] {
+        return Err(SafetensorsError::Shape {
+            name: wname,
+            found: shape,
+            expected: vec![3 * width, width],
+        });
+    }
+    let bname = format!("{prefix}.bias");
+    let bias = if layers[0].bias.is_some() {
+        let (b, shape) = r.values(&bname)?;
+        if shape != [3 * width] {
+            return Err(SafetensorsError::Shape {
+                name: bname,
+                found: shape,
+                expected: vec![3 * width],
+            });
+        }
+        Some(b)
+    } else {
+        None
+    };
+    let mut out = layers;
+    for (part, layer) in out.iter_mut().enumerate() {
+        let device = layer.weight.lazy_device();
+        let rows = w[part * width * width..(part + 1) * width * width].to_vec();
+        let value =
+            Tensor::<B, 2>::from_data(TensorData::new(rows, [width, width]), &device).transpose();
+        let id = layer.weight.id;
+        layer.weight = layer.weight.clone().transform_for_load(value, id);
+        if let (Some(b), Some(param)) = (&bias, layer.bias.take()) {
+            let value = Tensor::<B, 1>::from_data(
+                TensorData::new(b[part * width..(part + 1) * width].to_vec(), [width]),
+                &device,
+            );
+            let id = param.id;
+            layer.bias = Some(param.transform_for_load(value, id));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::vit::VitConfig;
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::Distribution;
+
+    type B = Flex;
 
     #[test]
     fn a_timm_checkpoint_reproduces_the_model() {
@@ -266,7 +271,7 @@ mod tests {
         let a = cfg.init::<B>(&dev);
         let x = Tensor::<B, 4>::random([2, 3, 16, 16], Distribution::Default, &dev);
         for prefix in ["", "visual_encoder."] {
-            let bytes = export(&a, prefix);
+            let bytes = Vit::to_timm_safetensors(&a, prefix);
             let b = cfg.init::<B>(&dev).load_safetensors(&bytes).unwrap();
             let (oa, ob) = (a.forward(x.clone()), b.forward(x.clone()));
             oa.patches
@@ -278,11 +283,15 @@ mod tests {
         }
         // A deeper configuration than the checkpoint is refused with the counts.
         let deeper = VitConfig::tiny(16, 8).with_depth(3).init::<B>(&dev);
-        let err = deeper.load_safetensors(&export(&a, "")).unwrap_err();
+        let err = deeper
+            .load_safetensors(&Vit::to_timm_safetensors(&a, ""))
+            .unwrap_err();
         assert!(err.to_string().contains("2 blocks"), "{err}");
         // Another image size: the position embedding's shape is named.
         let other = VitConfig::tiny(32, 8).init::<B>(&dev);
-        let err = other.load_safetensors(&export(&a, "")).unwrap_err();
+        let err = other
+            .load_safetensors(&Vit::to_timm_safetensors(&a, ""))
+            .unwrap_err();
         assert!(err.to_string().contains("pos_embed"), "{err}");
     }
 }

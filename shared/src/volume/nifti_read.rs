@@ -152,6 +152,24 @@ fn read_exactly<R: Read>(
     read_exactly_after(file, src, n, 0, what)
 }
 
+/// Skip `n` bytes (read and dropped in small pieces: an absurd count costs no memory).
+fn skip_exactly<R: Read>(
+    file: &Path,
+    src: &mut Source<R>,
+    n: usize,
+    what: &str,
+) -> Result<(), VolumeError> {
+    let got = std::io::copy(&mut (&mut src.reader).take(n as u64), &mut std::io::sink())
+        .map_err(|e| stream_error(file, src.gzip, e))?;
+    if (got as usize) < n {
+        return Err(VolumeError::Truncated {
+            file: file.into(),
+            reason: format!("{what}: expected {n} bytes, found {got}"),
+        });
+    }
+    Ok(())
+}
+
 /// Read the last `total - had` bytes of a `total`-byte part of which `had` are already read.
 fn read_exactly_after<R: Read>(
     file: &Path,
@@ -227,20 +245,21 @@ fn read_from<R: Read, S: Read>(
     check_affine(&affine).map_err(bad)?;
     let n_bytes = n_vox * dtype.size();
 
-    // 3. Skip to the voxel data (extensions in a single file), then read it.
+    // 3. Skip to the voxel data (extensions in a single file), then read it. The offset is
+    //    checked before anything is skipped, and skipped bytes are never held in memory.
+    let vox_offset = header.vox_offset;
+    if !(vox_offset.is_finite() && (0.0..=(1u64 << 31) as f64).contains(&vox_offset)) {
+        return Err(bad(format!(
+            "vox_offset {vox_offset} is not a valid byte offset (0 to 2^31)"
+        )));
+    }
     let raw = match pair {
         None => {
-            let vox_offset = header.vox_offset;
-            if !(vox_offset.is_finite() && (0.0..=(1u64 << 31) as f64).contains(&vox_offset)) {
-                return Err(bad(format!(
-                    "vox_offset {vox_offset} is not a valid byte offset"
-                )));
-            }
             // A single file with vox_offset 0 is common in the wild: data follows the header.
             let offset = (vox_offset as usize).max(header.size() + 4);
             let mut raw = Vec::new();
             if offset >= head.len() {
-                read_exactly(file, &mut src, offset - head.len(), "header extensions")?;
+                skip_exactly(file, &mut src, offset - head.len(), "header extensions")?;
             } else {
                 raw.extend_from_slice(&head[offset..(offset + n_bytes).min(head.len())]);
             }
@@ -251,8 +270,8 @@ fn read_from<R: Read, S: Read>(
             raw
         }
         Some((img_path, mut img)) => {
-            let offset = header.vox_offset.max(0.0) as usize;
-            read_exactly(img_path, &mut img, offset, "bytes before the voxel data")?;
+            let offset = vox_offset as usize;
+            skip_exactly(img_path, &mut img, offset, "bytes before the voxel data")?;
             let raw = read_exactly(img_path, &mut img, n_bytes, "voxel data")?;
             check_no_extra(img_path, &mut img, 0, &header, dims, dtype)?;
             raw

@@ -6,7 +6,7 @@ use super::data::{model_text, read_regions, PairData};
 use anyhow::Context;
 use semiseg::amvlm::AmvlmConfig;
 use semiseg::data::{LvitDataset, LvitSample, LvitSplit};
-use semiseg::nets::BertConfig;
+use semiseg::nets::{BertConfig, SafetensorsReader};
 use semiseg::text::TextTokenizer;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +65,91 @@ impl TextInit {
     pub fn weights(&self) -> anyhow::Result<Vec<u8>> {
         let p = self.dir.join("model.safetensors");
         std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    }
+}
+
+/// A ViT/DeiT checkpoint in timm naming to start the image encoder from (spec A2: DeiT-B/16):
+/// a folder with `model.safetensors` (timm's Hugging Face layout) or the file itself. The ViT's
+/// width, patch size, MLP width and image size are read from its tensors; the run keeps the
+/// configured depth (the first blocks, at most the checkpoint's) and heads.
+pub struct ImageInit {
+    /// The safetensors file.
+    pub file: PathBuf,
+    pub width: usize,
+    pub patch: usize,
+    pub mlp: usize,
+    pub image_size: usize,
+    pub blocks: usize,
+}
+
+impl ImageInit {
+    pub fn open(path: &Path) -> anyhow::Result<ImageInit> {
+        let file = if path.is_dir() {
+            path.join("model.safetensors")
+        } else {
+            path.to_path_buf()
+        };
+        let bytes = std::fs::read(&file).with_context(|| {
+            format!(
+                "--image-init {}: cannot read {} (a timm ViT/DeiT checkpoint: model.safetensors)",
+                path.display(),
+                file.display()
+            )
+        })?;
+        let r = SafetensorsReader::from_bytes(&bytes)
+            .with_context(|| format!("{}: not a safetensors file", file.display()))?;
+        let p = r.prefix_of("patch_embed.proj.weight").with_context(|| {
+            format!(
+                "{}: not a timm ViT/DeiT checkpoint (no patch_embed.proj.weight; it has e.g. {})",
+                file.display(),
+                r.example_names()
+            )
+        })?;
+        let shape = |n: &str| r.shape(&format!("{p}{n}"));
+        let patch_w = shape("patch_embed.proj.weight")?; // (W, 3, p, p)
+        let pos = shape("pos_embed")?; // (1, N + 1, W)
+        let fc1 = shape("blocks.0.mlp.fc1.weight")?; // (MLP, W)
+        let blocks = (0..)
+            .take_while(|i| r.contains(&format!("{p}blocks.{i}.norm1.weight")))
+            .count();
+        let grid = ((pos[1].saturating_sub(1)) as f64).sqrt().round() as usize;
+        if patch_w.len() != 4 || grid * grid + 1 != pos[1] {
+            anyhow::bail!(
+                "{}: patch embedding {patch_w:?} / position embedding {pos:?} are not a square ViT's",
+                file.display()
+            );
+        }
+        Ok(ImageInit {
+            file,
+            width: patch_w[0],
+            patch: patch_w[2],
+            mlp: fc1[0],
+            image_size: grid * patch_w[2],
+            blocks,
+        })
+    }
+
+    /// Make the run's image encoder match the checkpoint's shape (depth: the configured number
+    /// of first blocks, which the checkpoint must have).
+    pub fn apply(&self, cfg: &mut AmvlmConfig) -> anyhow::Result<()> {
+        if cfg.vit_depth > self.blocks {
+            anyhow::bail!(
+                "--image-init {}: {} blocks, the configuration asks for {}; set vit_depth to at most {}",
+                self.file.display(),
+                self.blocks,
+                cfg.vit_depth,
+                self.blocks
+            );
+        }
+        cfg.vit_width = self.width;
+        cfg.patch_size = self.patch;
+        cfg.vit_mlp = self.mlp;
+        cfg.image_size = self.image_size;
+        Ok(())
+    }
+
+    pub fn weights(&self) -> anyhow::Result<Vec<u8>> {
+        std::fs::read(&self.file).with_context(|| format!("reading {}", self.file.display()))
     }
 }
 

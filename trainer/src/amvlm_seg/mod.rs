@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod evaluate;
+pub mod localisation;
 pub mod model_io;
 pub mod train;
 pub mod vlm;

@@ -61,6 +61,22 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     sample(&orphans)
                 );
             }
+            // a case left out would make the mean one over fewer cases without a word
+            let unpredicted: Vec<String> = gts
+                .keys()
+                .filter(|id| !preds.contains_key(*id))
+                .cloned()
+                .collect();
+            if !unpredicted.is_empty() {
+                bail!(
+                    "{} ground-truth case(s) in {} have no prediction in {}: {}; predict them, or \
+                     score a subset with --cases LIST",
+                    unpredicted.len(),
+                    a.gt.display(),
+                    a.pred.display(),
+                    sample(&unpredicted)
+                );
+            }
             preds.keys().cloned().collect()
         }
     };

@@ -2,18 +2,24 @@
 //! the test split (`Test_Folder`) at threshold 0.5, per-image Dice and IoU (LViT's definitions),
 //! and the same scores for the text mask of each image's own description alone. Writes
 //! `metrics.csv` (one row per image, then `mean`) and the masks and text masks as PNG at the
-//! model's input size.
+//! model's input size. On synthetic radiographs (a `lesions.json` beside the images) it also
+//! scores prompt localisation (`localisation.rs`) with the trained TMG and with an untrained one
+//! (`localisation.json`).
 
+use crate::amvlm::data::read_regions;
 use crate::amvlm_seg::data::SegImages;
 use crate::amvlm_seg::evaluate::{evaluate, mean_scores, ImageScores};
+use crate::amvlm_seg::localisation::prompt_localisation;
 use crate::amvlm_seg::model_io::load_seg_run;
 use crate::cli::{CheckpointArg, EvalModelArgs};
 use crate::run_dir::{write_atomic, RunDir};
 use crate::run_report::write_report_or_warn;
 use crate::with_backend;
 use anyhow::bail;
+use burn::tensor::backend::AutodiffBackend;
 use comfy_table::presets::ASCII_MARKDOWN;
-use semiseg::data::{LvitDataset, LvitSplit};
+use semiseg::data::{Image2d, LvitDataset, LvitSplit};
+use semiseg::infer::{TextGuidedModel, TextGuidedNets};
 use std::io::Write;
 
 pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -40,7 +46,7 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
     }
     let samples = ds.split(LvitSplit::Test).to_vec();
     let backend = crate::backend::select(a.backend)?;
-    let (names, student, text) = with_backend!(backend.kind, |B, device| {
+    let (names, student, text, loc) = with_backend!(backend.kind, |B, device| {
         let m = load_seg_run::<B>(&run, a.checkpoint, &device)?;
         let set = SegImages::load(&samples, &m.vlm.cfg, &m.vlm.tokenizer, true)?;
         let g = &m.model.nets;
@@ -63,10 +69,43 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
             }
         }
         let scores = |v: &[(Vec<f32>, ImageScores)]| v.iter().map(|(_, s)| *s).collect::<Vec<_>>();
+        // prompt localisation where the lesions are known, trained and untrained TMG
+        let regions = read_regions(&a.data.join(LvitSplit::Test.folder()), &samples, size)?;
+        let loc = match (regions, &m.model.nets.tmg) {
+            (Some(regions), Some(_)) => {
+                let images: Vec<Image2d> = set
+                    .pairs
+                    .images
+                    .iter()
+                    .map(|px| Image2d {
+                        size,
+                        data: px.iter().map(|&v| v as f32 / 255.0).collect(),
+                    })
+                    .collect();
+                let (tok, vlm) = (&m.vlm.tokenizer, &m.vlm.cfg);
+                let trained = prompt_localisation(&m.model, tok, vlm, &images, &regions, &device)?;
+                let untrained_model = TextGuidedModel {
+                    nets: TextGuidedNets {
+                        tmg: Some(
+                            m.cfg
+                                .text_mask_generator(vlm.embed_dim)
+                                .init::<<B as AutodiffBackend>::InnerBackend>(&device),
+                        ),
+                        ..m.model.nets.clone()
+                    },
+                    text_mask: m.model.text_mask,
+                };
+                let untrained =
+                    prompt_localisation(&untrained_model, tok, vlm, &images, &regions, &device)?;
+                trained.zip(untrained)
+            }
+            _ => None,
+        };
         (
             samples.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
             scores(&ev.student),
             ev.text_mask.as_deref().map(scores),
+            loc,
         )
     });
     let mean = mean_scores(&student);
@@ -116,6 +155,19 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
     ]);
     write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
     writeln!(out, "{table}")?;
+    if let Some((trained, untrained)) = loc {
+        writeln!(out, "prompt localisation, trained TMG: {}", trained.line())?;
+        writeln!(
+            out,
+            "prompt localisation, untrained TMG (the VLM's patches upsampled): {}",
+            untrained.line()
+        )?;
+        let json = serde_json::json!({ "trained": trained, "untrained": untrained });
+        write_atomic(
+            &dir.join("localisation.json"),
+            serde_json::to_string_pretty(&json)?.as_bytes(),
+        )?;
+    }
     writeln!(
         out,
         "{} weights; masks, text masks and metrics.csv in {} (segmented on {backend})",

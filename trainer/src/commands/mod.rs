@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_amvlm;
+mod bench_amvlm_seg;
 mod compare;
 mod dataset;
 mod eval;
@@ -44,5 +45,6 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Synth(SynthCommand::TwoD(a)) => synth::run_2d(&a, out),
         Command::Bench(BenchCommand::Simcvd(a)) => bench::run(&a, out),
         Command::Bench(BenchCommand::Amvlm(a)) => bench_amvlm::run(&a, out),
+        Command::Bench(BenchCommand::AmvlmSeg(a)) => bench_amvlm_seg::run(&a, out),
     }
 }

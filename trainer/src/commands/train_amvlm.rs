@@ -2,7 +2,7 @@
 //! create (or reopen) the run folder with its manifest, and pre-train on the chosen backend.
 
 use crate::amvlm::data::PairData;
-use crate::amvlm::setup::{train_tokenizer, Pairs, TextInit};
+use crate::amvlm::setup::{train_tokenizer, ImageInit, Pairs, TextInit};
 use crate::amvlm::train::{AmvlmPretraining, PretrainState};
 use crate::cli::TrainAmvlmArgs;
 use crate::driver::drive;
@@ -100,7 +100,7 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let backend = crate::backend::select(a.train.backend)?;
     // The configuration, the pairs and their images are all checked before a new run folder is
     // created, so a refused run leaves nothing behind.
-    let (existing, cfg, pairs, text_init, tok, data_dir) = match &a.resume {
+    let (existing, cfg, pairs, text_init, image_init, tok, data_dir) = match &a.resume {
         Some(dir) => {
             let Resumed {
                 run,
@@ -120,13 +120,28 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 writeln!(out, "{note}")?;
                 return Ok(());
             }
-            (Some((run, lock)), cfg, pairs, init, tok, data)
+            (Some((run, lock)), cfg, pairs, init, None, tok, data)
         }
         None => {
             let mut cfg = resolve_config(a)?;
             let init = a.text_init.as_deref().map(TextInit::open).transpose()?;
             if let Some(i) = &init {
                 i.apply(&mut cfg);
+                if let Some(n) = a.text_layers {
+                    if n == 0 || n > i.config.num_layers {
+                        bail!(
+                            "--text-layers {n}: {} has {} layers; keep 1 to {} of them",
+                            i.dir.display(),
+                            i.config.num_layers,
+                            i.config.num_layers
+                        );
+                    }
+                    cfg.text_layers = n;
+                }
+            }
+            let image = a.image_init.as_deref().map(ImageInit::open).transpose()?;
+            if let Some(i) = &image {
+                i.apply(&mut cfg)?;
             }
             cfg.validate()
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -145,7 +160,7 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     .with_max_len(cfg.max_text_len)?,
                 (None, None) => train_tokenizer(&pairs, &cfg)?,
             };
-            (None, cfg, pairs, init, tok, data)
+            (None, cfg, pairs, init, image, tok, data)
         }
     };
     let data = PairData::load(&pairs.train, &cfg, &tok)?;
@@ -157,6 +172,9 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             info.text_init = text_init
                 .as_ref()
                 .map(|i| i.dir.canonicalize().unwrap_or(i.dir.clone()));
+            info.image_init = image_init
+                .as_ref()
+                .map(|i| i.file.canonicalize().unwrap_or(i.file.clone()));
             create_run(
                 &a.train.runs,
                 a.train.name.as_deref(),
@@ -194,6 +212,13 @@ pub fn run(a: &TrainAmvlmArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 .text
                 .load_safetensors(&i.weights()?)
                 .with_context(|| format!("{}: loading the BERT weights", i.dir.display()))?;
+        }
+        if let Some(i) = &image_init {
+            model.encoders.image = model
+                .encoders
+                .image
+                .load_safetensors(&i.weights()?)
+                .with_context(|| format!("{}: loading the ViT weights", i.file.display()))?;
         }
         let mut training =
             AmvlmPretraining::new(&run, &cfg, model, &data, held_out.as_ref(), &device);

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Text-guided segmentation (spec A6) on synthetic chest radiographs, the CPU experiment of
+# docs/results.md: one VLM pre-trained on the radiographs and their texts, then the supervised
+# UNet, the mean teacher, AMVLM's text-guided mean teacher and its ablations (no L_tg, the released
+# text mask, the released student loss), all with the same seed, labeled draw (25%) and epochs,
+# each scored on the test split (Dice, IoU, the text mask alone, prompt localisation).
+#   scripts/experiments/a6_synthetic.sh OUT_DIR [SEMISEG_BINARY]
+# OUT_DIR must not exist. Prints the table of docs/results.md at the end.
+set -euo pipefail
+out=${1:?usage: a6_synthetic.sh OUT_DIR [SEMISEG_BINARY]}
+bin=${2:-target/release/semiseg}
+[ ! -e "$out" ] || { echo "error: $out exists; give a new folder" >&2; exit 1; }
+mkdir -p "$out"
+data=$out/synth2d runs=$out/runs
+"$bin" synth 2d --out "$data" --train 480 --val 48 --test 96 --size 64 --seed 7
+cat >"$out/vlm.toml" <<'TOML'
+image_size = 64
+patch_size = 16
+vit_width = 64
+vit_depth = 2
+vit_heads = 4
+vit_mlp = 128
+text_width = 64
+text_layers = 2
+text_heads = 4
+text_intermediate = 128
+vocab_size = 200
+embed_dim = 64
+head_hidden = 256
+pdt_heads = 4
+pdt_mlp = 128
+lr = 0.001
+batch_size = 32
+epochs = 20
+checkpoint_every = 20
+TOML
+cat >"$out/seg.toml" <<'TOML'
+width = 16
+labeled_bs = 8
+unlabeled_bs = 8
+lr = 0.001
+epochs = 30
+patience = 0
+TOML
+"$bin" train amvlm --data "$data" --config "$out/vlm.toml" --backend cpu --runs "$runs" --name vlm --quiet
+train() {
+  name=$1; shift
+  "$bin" train amvlm-seg --data "$data" --vlm "$runs/vlm" --config "$out/seg.toml" --labeled 25% \
+    --backend cpu --runs "$runs" --name "$name" --quiet "$@"
+  "$bin" eval-model --run "$runs/$name" --data "$data" --backend cpu >"$out/$name.eval.txt"
+}
+train supervised --method supervised
+train mean-teacher --method mean-teacher
+train text-guided
+train no-tg-loss --no-tg-loss
+train released-text-mask --released-text-mask
+train released-student-loss --released-student-loss
+echo
+echo "| run | test Dice % | test IoU % | text mask Dice % | prompt localisation (trained TMG) | untrained TMG |"
+echo "|---|---|---|---|---|---|"
+for r in supervised mean-teacher text-guided no-tg-loss released-text-mask released-student-loss; do
+  python3 - "$runs/$r/predictions-last" "$r" <<'PY'
+import csv, json, os, sys
+d, name = sys.argv[1], sys.argv[2]
+mean = [r for r in csv.DictReader(open(os.path.join(d, "metrics.csv"))) if r["image"] == "mean"][0]
+pct = lambda v: f"{100 * float(v):.2f}" if v else "-"
+loc = os.path.join(d, "localisation.json")
+if os.path.exists(loc):
+    j = json.load(open(loc))
+    fmt = lambda l: f"{100 * l['hit_rate']:.1f}% of {l['prompts']} (chance {100 * l['chance']:.1f}%)"
+    t, u = fmt(j["trained"]), fmt(j["untrained"])
+else:
+    t = u = "-"
+print(f"| {name} | {pct(mean['dice'])} | {pct(mean['iou'])} | {pct(mean['text_dice'])} | {t} | {u} |")
+PY
+done
