@@ -287,6 +287,25 @@ fn eval_checks_cases_grids_labels_and_never_overwrites() {
     let out = cli(&["eval", "--pred", p, "--gt", g, "--label", "1"]).unwrap();
     assert!(out.contains("mean (2 cases)"), "{out}");
 
+    // --overwrite never replaces a mask being scored
+    let own = gt.join("a.nii.gz");
+    let before = std::fs::read(&own).unwrap();
+    let err = cli(&[
+        "eval",
+        "--pred",
+        p,
+        "--gt",
+        g,
+        "--label",
+        "1",
+        "--csv",
+        own.to_str().unwrap(),
+        "--overwrite",
+    ])
+    .unwrap_err();
+    assert!(err.contains("one of the masks being scored"), "{err}");
+    assert_eq!(std::fs::read(&own).unwrap(), before);
+
     // an existing CSV is kept unless --overwrite
     let csv = d.join("out.csv");
     std::fs::write(&csv, "mine").unwrap();

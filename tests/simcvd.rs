@@ -815,6 +815,48 @@ fn bad_training_requests_are_clear_errors() {
     ])
     .unwrap_err();
     assert!(err.contains("/nonexistent.toml"), "{err}");
+    // a labeled case's label is checked against its image before a folder exists: another
+    // grid position (a label saved without the scan's header), a label map, probabilities
+    let label = std::fs::read_dir(st.data.join("labelsTr"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let original = std::fs::read(&label).unwrap();
+    let lab = read_nifti(&label, &Default::default()).unwrap();
+    let mut moved = lab.affine;
+    moved[0][3] += 25.0;
+    let with = |first: f32| {
+        let mut d = lab.data.clone();
+        d[0] = first;
+        semiseg::volume::Volume::new(d, lab.dims, lab.affine)
+    };
+    for (name, vol, want) in [
+        (
+            "moved",
+            semiseg::volume::Volume::new(lab.data.clone(), lab.dims, moved),
+            "different affine",
+        ),
+        ("label-map", with(2.0), "values other than 0 and 1 (2)"),
+        ("soft", with(0.7), "values other than 0 and 1 (0.7)"),
+    ] {
+        std::fs::remove_file(&label).unwrap();
+        semiseg::volume::write_nifti(&label, &vol, semiseg::volume::DataType::Float32).unwrap();
+        let err = train(&st, name, &[]).unwrap_err();
+        assert!(
+            err.contains(want) && err.contains("synth_000"),
+            "{name}: {err}"
+        );
+        assert!(!st.runs.join(name).exists(), "a refused run left a folder");
+    }
+    std::fs::write(&label, &original).unwrap();
+    // a case in both train.list and test.list would be trained on and scored as unseen
+    let test_list = st.data.join("test.list");
+    let lists = std::fs::read_to_string(&test_list).unwrap();
+    std::fs::write(&test_list, format!("{lists}synth_001\n")).unwrap();
+    let err = train(&st, "both", &[]).unwrap_err();
+    assert!(err.contains("\"synth_001\" is in train.list too"), "{err}");
+    std::fs::write(&test_list, lists).unwrap();
     // a damaged volume stops the run before its folder exists (nothing to mistake for a run)
     let image = std::fs::read_dir(st.data.join("imagesTr"))
         .unwrap()

@@ -10,6 +10,16 @@ use std::path::Path;
 /// its ancestors is not a folder, or it exists. `overwrite` is the command's `--overwrite` (`None`
 /// where it has none): with `Some(true)` an existing file is accepted.
 pub fn check_new_file(path: &Path, flag: &str, overwrite: Option<bool>) -> anyhow::Result<()> {
+    // a symbolic link (dangling or not) would write somewhere the user did not name
+    if path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        bail!(
+            "{flag} {} is a symbolic link; give the name of a plain file",
+            path.display()
+        );
+    }
     if path.is_dir() {
         bail!(
             "{flag} {} is a folder; give a file name inside it",
@@ -101,5 +111,17 @@ mod tests {
         assert!(d.path().join("a").join("b").is_dir());
         check_new_file(Path::new("bare-name.csv"), "--csv", None).unwrap();
         create_parent(Path::new("bare-name.csv")).unwrap();
+        // a symbolic link, dangling or not, is refused even with --overwrite
+        #[cfg(unix)]
+        for target in [d.path().join("nowhere.csv"), file.clone()] {
+            let link = d.path().join("link.csv");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let e = check_new_file(&link, "--csv", Some(true))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("symbolic link"), "{e}");
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
     }
 }

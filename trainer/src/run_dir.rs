@@ -13,8 +13,20 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Create `parent/name`; it must not exist yet.
+    /// Create `parent/name`; it must not exist yet, and `name` must be a plain folder name (a
+    /// path such as `../x` or `/tmp/x` would put the run outside `parent`).
     pub fn create(parent: &Path, name: &str) -> anyhow::Result<RunDir> {
+        let mut parts = Path::new(name).components();
+        let plain = matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        );
+        if !plain || name.contains(['/', '\\']) {
+            bail!(
+                "--name {name:?}: give a folder name (it goes under --runs {}), not a path",
+                parent.display()
+            );
+        }
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
         let root = parent.join(name);
@@ -240,6 +252,16 @@ mod tests {
         // a failed write (no such folder) leaves nothing
         assert!(write_atomic(&d.path().join("none").join("x.csv"), b"x").is_err());
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_run_name_is_a_folder_name() {
+        let d = tempfile::tempdir().unwrap();
+        for bad in ["../x", "/tmp/x", "a/b", "..", ".", "", "a\\b"] {
+            let err = RunDir::create(d.path(), bad).unwrap_err().to_string();
+            assert!(err.contains("give a folder name"), "{bad}: {err}");
+        }
+        RunDir::create(d.path(), "run-1.x").unwrap();
     }
 
     #[test]

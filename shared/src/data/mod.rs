@@ -69,6 +69,8 @@ pub enum DataError {
     NoLabel { id: String },
     #[error("{path}: a symbolic link to nothing (or a loop); fix or remove it")]
     BrokenLink { path: PathBuf },
+    #[error("{list}: case {id:?} is in train.list too; a test case must not be trained on: remove it from one of the lists")]
+    InBothLists { list: PathBuf, id: String },
     #[error("{list}: no case ids in it (one id per line)")]
     EmptyList { list: PathBuf },
     #[error("{list}: validation case {id:?} {problem}; validation cases are labeled training cases held out of training (never test cases, never the labeled subset)")]

@@ -76,6 +76,13 @@ impl Split {
         let test = match list("test.list")? {
             Some((p, ids)) => {
                 check_ids(dataset, &p, &ids)?;
+                // a case in both lists would be trained on and then scored as unseen
+                if let Some(id) = ids.iter().find(|id| train.contains(id)) {
+                    return Err(DataError::InBothLists {
+                        list: p,
+                        id: id.clone(),
+                    });
+                }
                 ids
             }
             None => Vec::new(),

@@ -28,6 +28,13 @@ const MAGIC: &[u8; 8] = b"SEMISEG\0";
 const FORMAT: u32 = 1;
 /// A card larger than this is not a card (guards the length field of a corrupt file).
 const MAX_CARD: usize = 1 << 20;
+/// The largest V-Net a card may describe: the papers' has 16 filters, 2 classes, 112×112×80.
+const MAX_FILTERS: usize = 64;
+const MAX_CLASSES: usize = 16;
+const MAX_PATCH: usize = 256;
+/// A stride below 1/32 of the patch side (B6's 18×18×4 of 112×112×80 is 1/6 to 1/20) would
+/// evaluate each voxel thousands of times.
+const MAX_WINDOW_OVERLAP: usize = 32;
 
 /// How the weights are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,14 +265,25 @@ impl ModelBundle {
                 )))
             }
         }
+        // ranges, so a damaged or hand-edited card is refused before a model is built (an absurd
+        // width or patch would abort on allocation; a stride of 1 would run for hours)
         if card.architecture == VNET
-            && (card.n_filters == 0
-                || card.n_classes < 2
-                || card.patch.iter().any(|&p| p % 16 != 0 || p == 0)
-                || card.stride.contains(&0))
+            && (!(1..=MAX_FILTERS).contains(&card.n_filters)
+                || !(2..=MAX_CLASSES).contains(&card.n_classes)
+                || card
+                    .patch
+                    .iter()
+                    .any(|&p| p % 16 != 0 || !(16..=MAX_PATCH).contains(&p))
+                || card
+                    .stride
+                    .iter()
+                    .zip(card.patch)
+                    .any(|(&s, p)| s == 0 || s > p || s * MAX_WINDOW_OVERLAP < p))
         {
             return Err(BundleError::Card(format!(
-                "n_filters {}, n_classes {}, patch {:?}, stride {:?}: filters and stride must be positive, at least 2 classes, patch sides positive multiples of 16",
+                "n_filters {}, n_classes {}, patch {:?}, stride {:?}: filters 1 to {MAX_FILTERS}, \
+                 2 to {MAX_CLASSES} classes, patch sides multiples of 16 up to {MAX_PATCH}, each \
+                 stride from 1/{MAX_WINDOW_OVERLAP} of the patch side to the side",
                 card.n_filters, card.n_classes, card.patch, card.stride
             )));
         }
@@ -542,6 +560,27 @@ mod tests {
         let mut newer = bytes.clone();
         newer[8] = 9;
         assert!(err(&newer).contains("format 9"));
+        // absurd card values are refused on decode, before any model is built
+        let edits: [fn(&mut ModelCard); 5] = [
+            |c| c.n_filters = 1 << 30,
+            |c| c.n_classes = 1 << 20,
+            |c| c.patch = [1 << 20, 16, 16],
+            |c| {
+                c.patch = [64, 64, 64];
+                c.stride = [1, 1, 1];
+            },
+            |c| c.stride = [32, 8, 8],
+        ];
+        for edit in edits {
+            let mut c = card(2, Precision::F16);
+            edit(&mut c);
+            let b = ModelBundle::new(&net, c).encode();
+            assert!(
+                err(&b).contains("the model card is not valid"),
+                "{}",
+                err(&b)
+            );
+        }
         // a card claiming 4 filters over 2-filter weights: decodes, refuses to load
         let mut b = ModelBundle::decode(&bytes).unwrap();
         b.card.n_filters = 4;

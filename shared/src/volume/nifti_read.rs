@@ -406,8 +406,9 @@ fn spatial_dims(h: &NiftiHeader, opts: &ReadOptions) -> Result<[usize; 3], Heade
         }
         if !opts.first_volume_of_4d {
             return Err(HeaderProblem::Unsupported(format!(
-                "4D data with {volumes} volumes of {}x{}x{}; semiseg segments 3D scans: \
-                 ask for the first volume (CLI: --first-volume) or split the series first",
+                "4D data with {volumes} volumes of {}x{}x{}; semiseg segments 3D scans: split \
+                 the series into 3D files first (e.g. fslsplit, or nibabel's four_to_three); \
+                 `semiseg inspect` shows the header",
                 get(1),
                 get(2),
                 get(3)
@@ -421,13 +422,16 @@ fn spatial_dims(h: &NiftiHeader, opts: &ReadOptions) -> Result<[usize; 3], Heade
     Ok([to_usize(get(1))?, to_usize(get(2))?, to_usize(get(3))?])
 }
 
-fn check_affine(a: &[[f64; 4]; 4]) -> Result<(), String> {
+pub(super) fn check_affine(a: &[[f64; 4]; 4]) -> Result<(), String> {
     if a.iter().flatten().any(|v| !v.is_finite()) {
         return Err("the voxel-to-world affine has NaN or infinite entries".into());
     }
     let det = a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
         - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
         + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
+    if !det.is_finite() {
+        return Err("the voxel-to-world affine overflows (voxel sizes near 1e308?)".into());
+    }
     if det.abs() < 1e-12 {
         return Err("the voxel-to-world affine is singular (a voxel size of 0?); fix pixdim or the sform/qform".into());
     }

@@ -357,6 +357,9 @@ fn affine(fields: &Fields) -> Result<[[f64; 4]; 4], HeaderProblem> {
     if a.iter().flatten().any(|v| !v.is_finite()) {
         return Err(Bad("the geometry has NaN or infinite entries".into()));
     }
+    // zero or parallel directions, a spacing of 0, or sizes so large the volume overflows: a
+    // geometry no mask could be put back onto (as the NIfTI reader refuses singular affines)
+    super::nifti_read::check_affine(&a).map_err(Bad)?;
     Ok(a)
 }
 
@@ -611,6 +614,27 @@ mod tests {
         let h = "# a comment\nTYPE: uchar\nname:=a: b\ndimension: 3\nsizes: 3 2 2\nencoding: raw\n";
         let u8s: Vec<u8> = values().iter().map(|&v| v as u8).collect();
         assert_eq!(read_ok(&nrrd(h, &u8s)).data[1], 1.0);
+    }
+
+    /// Geometry no mask could go back onto is refused when read (it used to panic later, in the
+    /// reorientation, or to write masks semiseg then refused).
+    #[test]
+    fn singular_or_overflowing_geometry_is_refused() {
+        let u8s: Vec<u8> = values().iter().map(|&v| v as u8).collect();
+        for (dirs, want) in [
+            ("(0,0,0) (0,0,0) (0,0,0)", "singular"),
+            ("(1,0,0) (2,0,0) (0,0,1)", "singular"),
+            ("(1,0,0) (0,0,0) (0,0,1)", "singular"),
+            ("(1e308,0,0) (0,1e308,0) (0,0,1e308)", "overflows"),
+        ] {
+            let h = format!(
+                "type: uchar\ndimension: 3\nspace: RAS\nsizes: 3 2 2\nspace directions: {dirs}\nencoding: raw\n"
+            );
+            let e = read_err(&nrrd(&h, &u8s));
+            assert!(e.contains(want), "{dirs}: {e}");
+        }
+        let h = "type: uchar\ndimension: 3\nsizes: 3 2 2\nspacings: 2 0 4\nencoding: raw\n";
+        assert!(read_err(&nrrd(h, &u8s)).contains("singular"));
     }
 
     #[test]

@@ -82,6 +82,20 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     if let Some(csv) = &a.csv {
         check_new_file(csv, "--csv", Some(a.overwrite))?;
+        // --overwrite must never replace one of the masks being scored
+        if let Ok(c) = csv.canonicalize() {
+            let input = preds
+                .values()
+                .chain(gts.values())
+                .find(|p| p.canonicalize().is_ok_and(|p| p == c));
+            if let Some(p) = input {
+                bail!(
+                    "--csv {} is {}, one of the masks being scored; choose another file",
+                    csv.display(),
+                    p.display()
+                );
+            }
+        }
     }
 
     let results: Vec<(String, CaseMetrics)> = ids

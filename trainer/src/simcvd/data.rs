@@ -44,12 +44,26 @@ fn load(ds: &Dataset, id: &str, with_label: bool) -> anyhow::Result<LoadedCase> 
             .as_ref()
             .with_context(|| format!("case {id} has no label file"))?;
         let lab = read_nifti(path, &opts)?;
-        if lab.dims != vol.dims {
+        // the label must lie on the image's grid (a label saved without the scan's header would
+        // be mirrored against it), and be a mask: a label map or probabilities are refused
+        vol.aligned_with(&lab)
+            .map_err(|e| anyhow::anyhow!("case {id}: label {}: {e}", path.display()))?;
+        let mut other: Vec<f32> = lab
+            .data
+            .iter()
+            .copied()
+            .filter(|&v| v != 0.0 && v != 1.0)
+            .collect();
+        if !other.is_empty() {
+            other.sort_by(f32::total_cmp);
+            other.dedup();
+            let shown: Vec<String> = other.iter().take(5).map(|v| v.to_string()).collect();
             anyhow::bail!(
-                "case {id}: label {} is {:?} but the image is {:?}",
+                "case {id}: label {} has values other than 0 and 1 ({}{}): training needs binary \
+                 masks; convert it (e.g. keep label == 1), or check that it is the label file",
                 path.display(),
-                lab.dims,
-                vol.dims
+                shown.join(", "),
+                if other.len() > 5 { ", ..." } else { "" }
             );
         }
         let (lab, _) = Reorientation::to_canonical(&lab);
