@@ -51,6 +51,23 @@ for lcc in "" --largest-component; do
     "$sample" -o "$native/sample/$id${lcc:+_lcc}.nii.gz"
 done
 
+# the 2D sample as the page segments it with the shipped text-guided bundle: the sample's prompt
+# (mask, text mask, and the mask fused with the prompt) and a second prompt; plus the odd inputs
+# the 2D tests open (another test radiograph, a mask of another size, the 3D bundle)
+s2=www/assets/sample2d m2=www/assets/models/synth-radiograph.semiseg
+mkdir -p "$native/2d"
+img=$s2/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image"])' "$s2/index.json")
+first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["prompt"])' "$s2/index.json")
+second="upper right lung"
+python3 -c 'import json,sys; print(json.dumps({"first": sys.argv[1], "second": sys.argv[2]}))' "$first" "$second" >"$native/2d/prompts.json"
+p2() { target/debug/semiseg predict --backend cpu --model "$m2" "$img" "$@" >/dev/null; }
+p2 --prompt "$first" -o "$native/2d/mask.png" --text-mask "$native/2d/text.png"
+p2 --prompt "$second" -o "$native/2d/unused.png" --text-mask "$native/2d/text2.png"
+p2 --prompt "$first" --fuse -o "$native/2d/fused.png"
+cp tests/fixtures/image2d/other_radiograph.png "$native/2d/other.png"
+cp tests/fixtures/image2d/small_mask.png "$native/2d/small.png"
+cp www/assets/models/la-light.semiseg "$native/2d/"
+
 phase "browser: tests in headless Chromium"
 node tests/browser/run.mjs dist "$fixtures" "$native" "$art"
 phase_end

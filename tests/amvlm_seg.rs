@@ -381,7 +381,8 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
         "{err}"
     );
 
-    // bad input: an empty prompt, a prompt for a baseline, a text file as the image
+    // bad input: an empty prompt, a prompt of unknown words, a prompt for a baseline, a text
+    // file as the image
     let bad = st.runs.join("bad.png");
     let args = |model: &Path, img: &Path, prompt: &str| {
         cli(&[
@@ -399,7 +400,13 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
     };
     assert!(args(&tg, &image, "  ")
         .unwrap_err()
-        .contains("--prompt is empty"));
+        .contains("prompt is empty"));
+    // (the trained vocabulary spells any word of letters it saw; these it cannot)
+    let err = args(&tg, &image, "日本 ΣΩ").unwrap_err();
+    assert!(
+        err.contains("none of the prompt's words (日本, ΣΩ) is in this model's vocabulary"),
+        "{err}"
+    );
     let mt = st.runs.join("b-mean-teacher");
     assert!(args(&mt, &image, "upper left lung")
         .unwrap_err()

@@ -1,6 +1,8 @@
 // semiseg page: events and drawing. The work (reading NIfTI and NRRD, orientation, slices, metrics, the mask
 // file) is done by the wasm crate (web/src); segmentation runs in worker.js so the page never freezes.
-// Nothing here sends scan data anywhere: the only requests are for the page's own files.
+// 2D images and prompts are the 2D mode (image2d.js). Nothing here sends scan data anywhere: the only
+// requests are for the page's own files.
+import { is2dFile, setup2d } from './image2d.js';
 
 const $ = (id) => document.getElementById(id);
 const PLANES = ['axial', 'coronal', 'sagittal'];
@@ -25,10 +27,15 @@ const wasm = await new Promise((resolve) => {
 });
 
 const state = {
+  mode: '3d',          // '3d' (a scan) or '2d' (an image and a prompt)
   scan: null,          // wasm Scan
+  pic: null,           // wasm Picture (2D)
+  picBytes: null,      // the image file (the worker decodes it as `semiseg predict` does)
+  picKey: null,        // which image is open: a result for another one is dropped
+  window2d: [0, 255],
   window: [0, 1],
   slices: {},          // plane -> index
-  models: [],          // {label, bytes, card}
+  models: [],          // {label, bytes, card, kind: '3d' | '2d'}
   worker: null,
   running: false,
   started: 0,
@@ -45,48 +52,126 @@ function status(msg) { $('status').textContent = msg; }
 const errText = (e) => (e && e.message) ? e.message : String(e);
 
 // ---------- models ----------
+const esc = (s) => String(s).replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }[c]));
+function cardHtml2d(card) {
+  const c = card.image2d, m = c.metrics;
+  const pct = (v) => `${(100 * v).toFixed(2)}%`;
+  const score = m
+    ? `test Dice ${pct(m.dice)}, IoU ${pct(m.iou)}${m.text_dice == null ? '' : `; the text mask alone: Dice ${pct(m.text_dice)}`} (${m.images} images)`
+    : 'no test metrics recorded';
+  return `<p><strong>${esc(card.name)}</strong></p>
+    <p>${esc(card.method)}, ${card.steps} steps${card.weights ? ` (${esc(card.weights)})` : ''}, on ${esc(card.trained_on)};
+    2D, ${c.vlm.image_size}×${c.vlm.image_size} input, UNet width ${c.unet_width}, ${c.has_tmg ? 'with a text mask generator (prompts)' : 'no text mask (prompts have no effect)'}, ${card.precision} weights</p>
+    <p>${score}</p>${card.notes ? `<p>${esc(card.notes)}</p>` : ''}`;
+}
+
 function cardHtml(card) {
+  if (card.architecture === 'amvlm-seg') return cardHtml2d(card);
   const m = card.metrics;
   const score = m
     ? `test Dice ${(100 * m.dice).toFixed(2)}%, Jaccard ${(100 * m.jaccard).toFixed(2)}%, 95HD ${m.hd95.toFixed(2)}, ASD ${m.asd.toFixed(2)} voxels (${m.cases} cases)`
     : 'no test metrics recorded';
-  const esc = (s) => String(s).replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }[c]));
   return `<p><strong>${esc(card.name)}</strong></p>
-    <p>${esc(card.method)}, ${card.steps} steps, on ${esc(card.trained_on)}; ${card.n_filters} filters, patch ${card.patch.join('×')}, ${card.precision} weights</p>
+    <p>${esc(card.method)}, ${card.steps} steps${card.weights ? ` (${esc(card.weights)})` : ''}, on ${esc(card.trained_on)}; ${card.n_filters} filters, patch ${card.patch.join('×')}, ${card.precision} weights</p>
     <p>${score}</p>${card.notes ? `<p>${esc(card.notes)}</p>` : ''}`;
 }
 
+// The model list shows the models of the open mode (the card's architecture says which).
+const kindOf = (card) => (card.architecture === 'amvlm-seg' ? '2d' : '3d');
+const chosen = { '3d': null, '2d': null }; // the model chosen in each mode
+
+/** Add a bundle to the models (throws for a bad one); returns its index. */
 function addModel(label, bytes) {
   const card = JSON.parse(wasm.read_model_card(new Uint8Array(bytes)));
-  state.models.push({ label, bytes, card });
-  const opt = document.createElement('option');
-  opt.value = String(state.models.length - 1);
-  opt.textContent = label;
-  $('model').append(opt);
-  return opt;
+  state.models.push({ label, bytes, card, kind: kindOf(card) });
+  return state.models.length - 1;
 }
 
-function currentModel() { return state.models[Number($('model').value)]; }
+function fillModels() {
+  const select = $('model');
+  select.replaceChildren();
+  state.models.forEach((m, i) => {
+    if (m.kind !== state.mode) return;
+    const opt = document.createElement('option');
+    opt.value = String(i);
+    opt.textContent = m.label;
+    select.append(opt);
+  });
+  if (chosen[state.mode] !== null && state.models[chosen[state.mode]]?.kind === state.mode) select.value = String(chosen[state.mode]);
+  showModel();
+}
+
+function chooseModel(index) {
+  chosen[state.models[index].kind] = index;
+  fillModels();
+}
+
+function currentModel() { return $('model').value === '' ? undefined : state.models[Number($('model').value)]; }
 
 function showModel() {
   const m = currentModel();
-  $('model-info').innerHTML = m ? cardHtml(m.card) : 'no model';
+  if (m) chosen[state.mode] = Number($('model').value);
+  $('model-info').innerHTML = m ? cardHtml(m.card)
+    : state.mode === '2d' ? (state.loading2d ? 'loading the 2D models…' : 'no 2D model: load a 2D bundle (.semiseg)') : 'no model';
   updateButtons();
 }
 
-async function loadBundledModels() {
+let modelIndex = null;
+async function bundledModels() {
+  if (!modelIndex) modelIndex = fetch('assets/models/index.json').then((r) => r.json());
+  return modelIndex;
+}
+
+/** Fetch the bundled models of one kind ('3d' at start; '2d' when the 2D mode is first used). */
+async function loadBundledModels(kind) {
   try {
-    const list = await (await fetch('assets/models/index.json')).json();
-    for (const entry of list) {
+    for (const entry of (await bundledModels()).filter((e) => (e.kind || '3d') === kind)) {
       const res = await fetch(`assets/models/${entry.file}`);
       if (!res.ok) throw new Error(`${entry.file}: HTTP ${res.status}`);
       addModel(entry.label, await res.arrayBuffer());
     }
-    showModel();
   } catch (e) {
-    $('model-info').textContent = 'no bundled model';
-    showError(`Could not load the bundled models: ${errText(e)}. You can still load a model bundle (.semiseg) yourself.`);
+    showError(`Could not load the bundled ${kind.toUpperCase()} models: ${errText(e)}. You can still load a model bundle (.semiseg) yourself.`);
   }
+  fillModels();
+}
+
+let loaded2d = null;
+function setMode(mode) {
+  state.mode = mode;
+  document.body.dataset.mode = mode;
+  $('viewer').hidden = mode !== '3d' || !state.scan;
+  $('viewer2d').hidden = mode !== '2d';
+  $('scan-info').textContent = mode === '2d'
+    ? (state.pic ? `${state.pic.name()}: ${state.pic.describe()}` : 'none')
+    : (state.scan ? `${state.scan.name()}: ${state.scan.describe()}` : 'none');
+  if (mode === '2d' && !loaded2d) {
+    state.loading2d = true;
+    loaded2d = loadBundledModels('2d').then(() => { state.loading2d = false; showModel(); });
+  }
+  fillModels();
+}
+
+/** A new scan or image is being opened: a running segmentation (of the old one) is stopped. Returns
+ * words for the status ('' when nothing was running). */
+function discardRunning() {
+  if (!state.running) return '';
+  state.worker.terminate();
+  state.worker = null;
+  finishRun();
+  $('progress').value = 0;
+  return ' The running segmentation of the previous one was stopped.';
+}
+
+function save(bytes, type, name) {
+  const url = URL.createObjectURL(new Blob([bytes], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 // ---------- scans ----------
@@ -103,6 +188,7 @@ function openScan(name, bytes) {
     showError(`Cannot open ${name}: ${msg.startsWith(`${name}: `) ? msg.slice(name.length + 2) : msg}`);
     return false;
   }
+  const stopped = discardRunning();
   if (state.scan) state.scan.free();
   state.scan = scan;
   const w = scan.default_window();
@@ -123,8 +209,9 @@ function openScan(name, bytes) {
   document.body.dataset.scans = String(Number(document.body.dataset.scans || 0) + 1);
   $('result-info').textContent = 'not segmented yet';
   $('metrics').hidden = true;
+  setMode('3d');
   $('viewer').hidden = false;
-  status(`Opened ${name}.`);
+  status(`Opened ${name}.${stopped}`);
   drawAll();
   updateButtons();
   return true;
@@ -132,11 +219,13 @@ function openScan(name, bytes) {
 
 function openTruth(name, bytes) {
   clearError();
-  if (!state.scan) { showError('Open a scan first, then its ground truth.'); return; }
+  if (state.mode === '2d' && state.pic) { image2d.openTruth(name, bytes); return; }
+  if (!state.scan) { showError('Open a scan or an image first, then its ground truth.'); return; }
   try {
     state.scan.open_truth(name, bytes);
   } catch (e) {
     showError(`Cannot use ${name} as ground truth: ${errText(e)}`);
+    status(`Ground truth ${name} refused.`);
     return;
   }
   status(`Ground truth ${name} opened.`);
@@ -180,6 +269,14 @@ function newWorker() {
 }
 
 function onWorkerMessage({ data }) {
+  // a 2D result or error for an image that is no longer open is dropped
+  if (data.imageKey !== undefined && data.imageKey !== state.picKey) return;
+  if (data.type === 'done2d') {
+    finishRun();
+    image2d.onResult(data);
+    updateButtons();
+    return;
+  }
   if (data.type === 'progress') {
     $('progress').max = data.total;
     $('progress').value = data.done;
@@ -222,6 +319,7 @@ function onWorkerMessage({ data }) {
 }
 
 function segment() {
+  if (state.mode === '2d') { image2d.segment(); return; }
   clearError();
   const scan = state.scan, model = currentModel();
   if (!scan || !model) return;
@@ -281,29 +379,30 @@ function showMetrics() {
 }
 
 function download() {
+  if (state.mode === '2d') { image2d.download('mask'); return; }
   clearError();
   let bytes;
   try { bytes = state.scan.mask_nifti(); } catch (e) { showError(errText(e)); return; }
-  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/gzip' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = state.scan.mask_file_name();
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  save(bytes, 'application/gzip', state.scan.mask_file_name());
 }
 
 function updateButtons() {
-  $('segment').disabled = !state.scan || !currentModel() || state.running;
+  const item = state.mode === '2d' ? state.pic : state.scan;
+  $('segment').disabled = !item || !currentModel() || state.running;
+  $('prompt-go').disabled = $('segment').disabled;
   $('cancel').disabled = !state.running;
-  $('download').disabled = !state.scan || !state.scan.has_mask() || state.running;
+  $('download').disabled = !item || !item.has_mask() || state.running;
+  $('download-text').disabled = !state.pic || !state.pic.has_text() || state.running;
 }
 
 // ---------- events ----------
+/** A scan (3D) or an image (2D), told apart by name and first bytes. */
+function openFile(name, bytes) {
+  return is2dFile(name, bytes) ? image2d.open(name, bytes) : openScan(name, bytes);
+}
 $('scan-file').addEventListener('change', async (ev) => {
   const f = ev.target.files[0];
-  if (f) openScan(f.name, await readFile(f));
+  if (f) openFile(f.name, await readFile(f));
   ev.target.value = '';
 });
 $('truth-file').addEventListener('change', async (ev) => {
@@ -316,15 +415,24 @@ $('bundle-file').addEventListener('change', async (ev) => {
   ev.target.value = '';
   if (!f) return;
   clearError();
-  try {
-    const opt = addModel(f.name, await f.arrayBuffer());
-    $('model').value = opt.value;
-    showModel();
-    status(`Model bundle ${f.name} loaded.`);
-  } catch (e) {
-    showError(`Cannot use ${f.name} as a model: ${errText(e)}`);
-  }
+  loadBundle(f.name, await f.arrayBuffer());
 });
+
+/** A model bundle the user loaded: listed in its mode, with a message when that is not the open one. */
+function loadBundle(name, bytes) {
+  let i;
+  try { i = addModel(name, bytes); } catch (e) { showError(`Cannot use ${name} as a model: ${errText(e)}`); return; }
+  const kind = state.models[i].kind;
+  chosen[kind] = i;
+  if (kind === state.mode) {
+    fillModels();
+    status(`Model bundle ${name} loaded.`);
+  } else {
+    const what = kind === '2d' ? 'a 2D text-guided model (for images and prompts)' : 'a 3D V-Net (for scans)';
+    const open = state.mode === '2d' ? 'an image is open' : 'a scan is open';
+    showError(`${name} is ${what}, but ${open}: it is listed under Model when you open ${kind === '2d' ? 'an image' : 'a scan'}.`);
+  }
+}
 $('sample').addEventListener('click', async () => {
   clearError();
   status('Loading the sample…');
@@ -341,7 +449,29 @@ $('sample').addEventListener('click', async () => {
     showError(`Could not load the sample: ${errText(e)}`);
   }
 });
+$('sample2d').addEventListener('click', async () => {
+  clearError();
+  status('Loading the sample…');
+  try {
+    const sample = await (await fetch('assets/sample2d/index.json')).json();
+    const get = async (file) => {
+      const res = await fetch(`assets/sample2d/${file}`);
+      if (!res.ok) throw new Error(`${file}: HTTP ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    };
+    if (!(await image2d.open(sample.image, await get(sample.image)))) return;
+    $('prompt').value = sample.prompt;
+    if (sample.label) image2d.openTruth(sample.label, await get(sample.label));
+    status(`Sample loaded: ${sample.description} Its report reads: "${sample.text}". Edit the prompt and press Segment.`);
+  } catch (e) {
+    showError(`Could not load the sample: ${errText(e)}`);
+  }
+});
 $('model').addEventListener('change', showModel);
+const image2d = setup2d({
+  state, $, showError, clearError, status, errText, gpuLimit: GPU_BUFFER_LIMIT,
+  setMode, discardRunning, newWorker, currentModel, updateButtons, save,
+});
 $('segment').addEventListener('click', segment);
 $('cancel').addEventListener('click', cancel);
 $('download').addEventListener('click', download);
@@ -389,15 +519,17 @@ addEventListener('drop', async (ev) => {
   if (!f) return;
   const bytes = await readFile(f);
   if (f.name.endsWith('.semiseg')) {
-    try { $('model').value = addModel(f.name, bytes.buffer).value; showModel(); } catch (e) { showError(`Cannot use ${f.name} as a model: ${errText(e)}`); }
-  } else if (state.scan && /label|mask|seg|truth|gt/i.test(f.name)) {
+    loadBundle(f.name, bytes.buffer);
+  } else if ((state.mode === '2d' ? state.pic : state.scan) && /label|mask|seg|truth|gt/i.test(f.name)
+    && is2dFile(f.name, bytes) === (state.mode === '2d')) {
     openTruth(f.name, bytes);
   } else {
-    openScan(f.name, bytes);
+    openFile(f.name, bytes);
   }
 });
 
+document.body.dataset.mode = '3d';
 updateButtons();
-await loadBundledModels();
+await loadBundledModels('3d');
 if (badParams.length) showError([$('error').textContent, ...badParams].filter(Boolean).join(' '));
 document.body.dataset.ready = 'true';

@@ -1,10 +1,23 @@
 // The segmentation worker: loads the wasm crate, puts the model on WebGPU (when the browser has an
 // adapter and the volume's buffers fit its limits) or on the wasm CPU backend, and runs the shared
-// sliding-window inference, posting progress after each window. The page cancels by terminating it.
+// inference: for a 3D scan the sliding window, posting progress after each window; for a 2D image
+// and a prompt the text-guided model, keeping the image's embedding so a new prompt costs only the
+// text side. The page cancels by terminating it.
 import init, { load_segmenter } from './semiseg-web.js';
 
-const ready = init({ module_or_path: new URL('./semiseg-web_bg.wasm', import.meta.url) });
-const loaded = new Map(); // `${modelKey}/${backend}` -> Segmenter
+// each wasm module is fetched and started when first needed: the 3D engine (web/) for a scan, the
+// 2D text-guided one (web/text) for an image
+let ready3d = null, ready2d = null;
+const ready = () => (ready3d ??= init({ module_or_path: new URL('./semiseg-web_bg.wasm', import.meta.url) }));
+async function text2d() {
+  ready2d ??= import('./semiseg-web-text.js').then(async (m) => {
+    const wasm = await m.default({ module_or_path: new URL('./semiseg-web-text_bg.wasm', import.meta.url) });
+    return { load: m.load_text_segmenter, wasm };
+  });
+  return ready2d;
+}
+const loaded = new Map(); // `${modelKey}/${backend}` -> Segmenter or TextSegmenter
+const embedded = new Map(); // `${modelKey}/${backend}` -> { imageKey, prob } of the embedding it holds
 
 async function webgpuAdapter() {
   if (!('gpu' in navigator)) return null;
@@ -26,10 +39,55 @@ async function chooseBackend(wanted, memory) {
   return 'webgpu';
 }
 
+// A 2D image and a prompt: the image is embedded once per (model, backend, image); each prompt
+// then runs the text encoder and the Text Mask Generator. Times are posted with the result.
+async function segment2d(data) {
+  const engine = await text2d();
+  const backend = await chooseBackend(data.backend, data.memory);
+  const key = `${data.modelKey}/${backend}`;
+  if (!loaded.has(key)) {
+    loaded.set(key, await engine.load(new Uint8Array(data.bundle), backend === 'webgpu'));
+    embedded.delete(key);
+  }
+  const seg = loaded.get(key);
+  const name = seg.backend();
+  // a bad prompt is refused before any work
+  const words = data.prompt ? JSON.parse(seg.check_prompt(data.prompt)) : { unknown: [], spelt: [] };
+  self.postMessage({ type: 'backend', backend: name, imageKey: data.imageKey });
+  let embedMs = null;
+  if (embedded.get(key)?.imageKey !== data.imageKey) {
+    embedded.delete(key);
+    const t0 = performance.now();
+    const prob = await seg.embed(new Uint8Array(data.image), data.name);
+    embedMs = performance.now() - t0;
+    embedded.set(key, { imageKey: data.imageKey, prob });
+  }
+  const prob = embedded.get(key).prob.slice();
+  let text = null, fused = null, promptMs = null;
+  if (data.prompt) {
+    const t0 = performance.now();
+    [text, fused] = await seg.prompt(data.prompt, data.fuse);
+    promptMs = performance.now() - t0;
+  }
+  const memoryBytes = engine.wasm.memory.buffer.byteLength;
+  self.postMessage({
+    type: 'done2d', imageKey: data.imageKey, requestId: data.requestId, backend: name, size: seg.size(),
+    prob, text, fused: fused || null, embedMs, promptMs, words, memoryBytes,
+  });
+}
+
 self.onmessage = async ({ data }) => {
+  if (data.type === 'segment2d') {
+    try {
+      await segment2d(data);
+    } catch (e) {
+      self.postMessage({ type: 'error', imageKey: data.imageKey, message: (e && e.message) ? e.message : String(e) });
+    }
+    return;
+  }
   if (data.type !== 'segment') return;
   try {
-    await ready;
+    await ready();
     const backend = await chooseBackend(data.backend, data.memory);
     if (backend === 'cpu' && data.memory.cpuBytes > data.memory.cpuLimit) {
       const need = data.memory.cpuBytes / 2 ** 20;
@@ -44,7 +102,7 @@ self.onmessage = async ({ data }) => {
     const labels = await seg.segment(data.image, Uint32Array.from(data.dims), Uint32Array.from(data.stride),
       (done, total) => { windows = total; self.postMessage({ type: 'progress', done, total, backend: name }); });
     // wasm memory only grows: its size now is this worker's peak so far (on CPU: volume + windows)
-    const memoryBytes = (await ready).memory.buffer.byteLength;
+    const memoryBytes = (await ready()).memory.buffer.byteLength;
     self.postMessage({ type: 'done', labels, backend: name, windows, memoryBytes }, [labels.buffer]);
   } catch (e) {
     self.postMessage({ type: 'error', message: (e && e.message) ? e.message : String(e) });

@@ -53,3 +53,32 @@ export function dice(a, b) {
   for (let i = 0; i < a.length; i++) { const x = a[i] > 0, y = b[i] > 0; inter += x && y; sa += x; sb += y; }
   return sa + sb === 0 ? 1 : (2 * inter) / (sa + sb);
 }
+
+/** Width, height and the bytes of an 8-bit grey, non-interlaced PNG (what `semiseg predict` and the page write). */
+export function parsePngGray(buf) {
+  if (buf.readUInt32BE(0) !== 0x89504e47) throw new Error('not a PNG');
+  let off = 8, w = 0, h = 0;
+  const idat = [];
+  while (off < buf.length) {
+    const len = buf.readUInt32BE(off), type = buf.toString('latin1', off + 4, off + 8), data = buf.subarray(off + 8, off + 8 + len);
+    if (type === 'IHDR') {
+      w = data.readUInt32BE(0); h = data.readUInt32BE(4);
+      if (data[8] !== 8 || data[9] !== 0 || data[12] !== 0) throw new Error(`PNG of depth ${data[8]}, colour type ${data[9]}, interlace ${data[12]}: not 8-bit grey`);
+    } else if (type === 'IDAT') idat.push(data);
+    off += 12 + len;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const out = new Uint8Array(w * h);
+  // undo the per-row filters (PNG spec 9.2), one byte per pixel
+  for (let y = 0; y < h; y++) {
+    const f = raw[y * (w + 1)], row = raw.subarray(y * (w + 1) + 1, (y + 1) * (w + 1));
+    for (let x = 0; x < w; x++) {
+      const a = x > 0 ? out[y * w + x - 1] : 0, b = y > 0 ? out[(y - 1) * w + x] : 0, c = x > 0 && y > 0 ? out[(y - 1) * w + x - 1] : 0;
+      const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+      const pred = [0, a, b, (a + b) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? b : c][f];
+      if (pred === undefined) throw new Error(`PNG filter ${f}`);
+      out[y * w + x] = (row[x] + pred) & 255;
+    }
+  }
+  return { w, h, data: out };
+}

@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
 import { serve, parseNifti, dice, launch } from './common.mjs';
+import { run2d } from './image2d.mjs';
 
 const [distArg, webFixtures, nativeDir, artifacts] = process.argv.slice(2);
 const dist = path.resolve(distArg);
@@ -240,6 +241,24 @@ await check('cancel stops a running segmentation and the page stays usable', asy
   await page.waitForTimeout(1500);
   assert((await text('#status')) === 'Cancelled.', `a cancelled run still reported: ${await text('#status')}`);
 });
+
+await check('opening another scan while one segments stops it: no result of the old scan is shown, scored or downloaded', async () => {
+  await page.selectOption('#stride', 'model');
+  await page.selectOption('#backend', 'cpu');
+  await page.locator('#segment').click();
+  await page.waitForFunction(() => /window [1-9]/.test(document.getElementById('status').textContent), null, { timeout: 120000, polling: 100 });
+  await openScan(fixture(odd[1]));
+  const status = await text('#status');
+  assert(status === `Opened ${odd[1]}. The running segmentation of the previous one was stopped.`, status);
+  await page.waitForTimeout(3000);
+  assert((await text('#result-info')) === 'not segmented yet', `a result was shown for the new scan: ${await text('#result-info')}`);
+  assert(await page.locator('#download').isDisabled(), 'a mask can be downloaded for a scan never segmented');
+  assert(await page.locator('#metrics').isHidden(), 'metrics shown for a scan never segmented');
+});
+
+const scratch = path.join(artifacts, 'inputs');
+fs.mkdirSync(scratch, { recursive: true });
+await run2d({ page, check, assert, text, artifacts, nativeDir, served, results, scratch });
 
 // The memory estimate refuses a volume before running: the page is reopened with budgets below
 // what the LA sample needs (8 MiB of CPU memory, 1 MiB WebGPU buffers), so the refusal paths run

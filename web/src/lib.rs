@@ -3,7 +3,9 @@
 //! - [`scan`]: an opened scan in the canonical frame, its mask and ground truth, metrics and the
 //!   mask download on the input's own grid;
 //! - [`view`]: slices in anatomical orientation with window/level and overlays;
-//! - [`segmenter`]: a model bundle on WebGPU or the wasm CPU backend, run by the Web Worker.
+//! - [`segmenter`]: a 3D model bundle on WebGPU or the wasm CPU backend, run by the Web Worker.
+//!
+//! 2D images and prompts are another wasm module (`web/text`), fetched when first used.
 
 pub mod scan;
 // The Web Worker's engine exists in the browser build only: compiling its WebGPU and wasm-CPU

@@ -1,6 +1,7 @@
-//! The segmentation engine the Web Worker runs: a model bundle loaded onto WebGPU (burn-wgpu) or
-//! onto the CPU backend compiled to wasm (burn-flex), and the shared asynchronous sliding window
-//! (`semiseg::infer::sliding_window_labels`, spec B6). The worker chooses the backend: it asks for
+//! The segmentation engine the Web Worker runs for 3D scans: a model bundle loaded onto WebGPU
+//! (burn-wgpu) or onto the CPU backend compiled to wasm (burn-flex), and the shared asynchronous
+//! sliding window (`semiseg::infer::sliding_window_labels`, spec B6). (2D text-guided models run
+//! in their own wasm module, `web/text`, fetched only when an image is segmented.) The worker chooses the backend: it asks for
 //! WebGPU only after `navigator.gpu.requestAdapter()` returned an adapter.
 
 use burn::backend::wgpu::{graphics::WebGpu, init_setup_async, RuntimeOptions, WgpuDevice};

@@ -68,7 +68,8 @@ impl Plane {
     }
 }
 
-/// Overlay colours (RGB) of the predicted mask and of the ground truth.
+/// Overlay colours (RGB) of the predicted mask and of the ground truth (web/text's 2D picture uses
+/// the same).
 pub const MASK_RGB: [u8; 3] = [255, 64, 32];
 pub const TRUTH_RGB: [u8; 3] = [40, 220, 90];
 

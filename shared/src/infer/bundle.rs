@@ -110,6 +110,10 @@ pub struct ModelCard {
     pub trained_on: String,
     pub method: String,
     pub steps: usize,
+    /// Which of the run's weights these are: "the last checkpoint" (what papers report) or "the
+    /// best on the validation cases" (empty on cards written before this field).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub weights: String,
     /// Scores on the test cases, when the run was evaluated.
     pub metrics: Option<CardMetrics>,
     /// Anything a user should know (e.g. "trained on a CPU for 700 of the paper's 6000 steps").
@@ -427,6 +431,7 @@ mod tests {
             trained_on: "nothing".into(),
             method: "none".into(),
             steps: 0,
+            weights: String::new(),
             metrics: None,
             notes: String::new(),
             semiseg_version: "test".into(),

@@ -58,34 +58,60 @@ impl<B: Backend> TextGuidedModel<B> {
         self.nets.student.forward(image.pixels.clone())
     }
 
-    /// The student's foreground probability, `S·S` values (row-major).
-    pub fn probability(&self, image: &EmbeddedImage<B>) -> Vec<f32> {
-        to_vec(sigmoid(self.student_logit(image)))
+    /// The student's foreground probability `[1, 1, S, S]` (on the device: the browser reads it
+    /// asynchronously).
+    pub fn probability_map(&self, image: &EmbeddedImage<B>) -> Tensor<B, 4> {
+        sigmoid(self.student_logit(image))
     }
 
-    /// The text mask of `prompt` over `image`, `S·S` values in [0, 1]; `None` without a TMG.
+    /// The text mask of `prompt` over `image`, `[1, 1, S, S]` in [0, 1]; `None` without a TMG.
+    pub fn text_mask_map(
+        &self,
+        image: &EmbeddedImage<B>,
+        prompt: &Encoded,
+        device: &B::Device,
+    ) -> Option<Tensor<B, 4>> {
+        let (v, t, size) = self.dense_and_text(image, prompt, device)?;
+        let tmg = self.nets.tmg.as_ref()?;
+        // one image and one text: the released form's batch mean is over this text alone
+        Some(tmg.text_mask(v, t, self.text_mask, size))
+    }
+
+    /// The fused probability `σ(z_student + κ(Mₛ − θ))`, `[1, 1, S, S]`; `None` without a TMG.
+    pub fn fused_map(
+        &self,
+        image: &EmbeddedImage<B>,
+        prompt: &Encoded,
+        device: &B::Device,
+    ) -> Option<Tensor<B, 4>> {
+        let (v, t, size) = self.dense_and_text(image, prompt, device)?;
+        let z_text = self.nets.tmg.as_ref()?.text_logit(v, t, size);
+        Some(sigmoid(self.student_logit(image) + z_text))
+    }
+
+    /// [`Self::probability_map`]'s `S·S` values (row-major).
+    pub fn probability(&self, image: &EmbeddedImage<B>) -> Vec<f32> {
+        to_vec(self.probability_map(image))
+    }
+
+    /// [`Self::text_mask_map`]'s `S·S` values.
     pub fn text_mask(
         &self,
         image: &EmbeddedImage<B>,
         prompt: &Encoded,
         device: &B::Device,
     ) -> Option<Vec<f32>> {
-        let (v, t, size) = self.dense_and_text(image, prompt, device)?;
-        let tmg = self.nets.tmg.as_ref()?;
-        // one image and one text: the released form's batch mean is over this text alone
-        Some(to_vec(tmg.text_mask(v, t, self.text_mask, size)))
+        self.text_mask_map(image, prompt, device).map(to_vec)
     }
 
-    /// The fused probability `σ(z_student + κ(Mₛ − θ))`, `S·S` values; `None` without a TMG.
+    /// [`Self::fused_map`]'s `S·S` values.
     pub fn fused(
         &self,
         image: &EmbeddedImage<B>,
         prompt: &Encoded,
         device: &B::Device,
     ) -> Option<Vec<f32>> {
-        let (v, t, size) = self.dense_and_text(image, prompt, device)?;
-        let z_text = self.nets.tmg.as_ref()?.text_logit(v, t, size);
-        Some(to_vec(sigmoid(self.student_logit(image) + z_text)))
+        self.fused_map(image, prompt, device).map(to_vec)
     }
 
     #[allow(clippy::type_complexity)]

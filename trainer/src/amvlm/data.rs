@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use semiseg::amvlm::{AmvlmBatch, AmvlmConfig};
 use semiseg::data::Augment2d;
 use semiseg::data::Image2d;
-use semiseg::data::{pad_description, LvitSample};
+use semiseg::data::LvitSample;
 use semiseg::text::{Encoded, TextTokenizer};
 
 /// Pairs of one split.
@@ -32,14 +32,7 @@ pub struct PairData {
     pub regions: Option<Vec<Vec<Region>>>,
 }
 
-/// The text the model reads for a description.
-pub fn model_text(description: &str, cfg: &AmvlmConfig) -> String {
-    if cfg.pad_short_text {
-        pad_description(description)
-    } else {
-        description.to_string()
-    }
-}
+pub use semiseg::infer::model_text;
 
 impl PairData {
     /// Decode and resize every image of `samples` (in parallel) and tokenise the texts.

@@ -71,6 +71,7 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         },
         method,
         steps,
+        weights: weights_words(a.checkpoint).into(),
         metrics,
         notes: a.notes.clone(),
         semiseg_version: env!("CARGO_PKG_VERSION").into(),
@@ -103,6 +104,14 @@ pub fn run(a: &ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .unwrap_or_default()
     )?;
     Ok(())
+}
+
+/// How a card names the exported weights.
+pub fn weights_words(which: CheckpointArg) -> &'static str {
+    match which {
+        CheckpointArg::Last => "the last checkpoint",
+        CheckpointArg::Best => "the best on the validation cases",
+    }
 }
 
 /// Training steps behind the exported weights: the `step` of the `state.json` saved beside them

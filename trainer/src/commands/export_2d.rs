@@ -58,6 +58,7 @@ pub fn run(a: &ExportArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<(
         },
         method: method.into(),
         steps: state.step,
+        weights: super::export::weights_words(a.checkpoint).into(),
         metrics: None,
         notes: a.notes.clone(),
         semiseg_version: env!("CARGO_PKG_VERSION").into(),

@@ -3,7 +3,6 @@
 //! map) and, with `--fuse`, the mask steered by the prompt. The networks run through the shared
 //! crate's `TextGuidedModel`, the code the browser page runs.
 
-use crate::amvlm::data::model_text;
 use crate::amvlm_seg::model_io::load_seg_run;
 use crate::cli::PredictArgs;
 use crate::output_file::{check_new_file, create_parent};
@@ -11,8 +10,8 @@ use crate::run_dir::{write_atomic, RunDir};
 use crate::with_backend;
 use anyhow::{bail, Context};
 use semiseg::data::Image2d;
-use semiseg::infer::ModelBundle;
 use semiseg::infer::{map_to_gray8, map_to_image};
+use semiseg::infer::{prepare_prompt, ModelBundle};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -43,12 +42,7 @@ pub fn run(a: &PredictArgs, source: Source2d, out: &mut dyn Write) -> anyhow::Re
             bail!("-o and --text-mask name the same file");
         }
     }
-    let prompt = match &a.prompt {
-        Some(p) if p.trim().is_empty() => {
-            bail!("--prompt is empty: describe what to find, e.g. \"lower left lung\"")
-        }
-        other => other.clone(),
-    };
+    let prompt = a.prompt.clone();
     let bytes =
         std::fs::read(&a.scan).with_context(|| format!("cannot read {}", a.scan.display()))?;
     let (width, height) = image::ImageReader::new(std::io::Cursor::new(&bytes))
@@ -80,7 +74,26 @@ pub fn run(a: &PredictArgs, source: Source2d, out: &mut dyn Write) -> anyhow::Re
         let image = Image2d::from_bytes(&bytes, &a.scan.display().to_string(), size)?;
         let emb = g.embed(&image, &device);
         let encoded = match &prompt {
-            Some(p) => Some(tok.encode(&model_text(p, &vlm))?),
+            Some(p) => {
+                let p = prepare_prompt(p, &tok, &vlm).context("--prompt")?;
+                if !p.unknown.is_empty() {
+                    writeln!(
+                        out,
+                        "note: the model's vocabulary does not know {} (read as unknown words)",
+                        p.unknown.join(", ")
+                    )?;
+                }
+                if !p.spelt.is_empty() {
+                    writeln!(
+                        out,
+                        "note: {} {} not in the model's vocabulary as words (spelt in pieces: \
+                         the model may never have read them)",
+                        p.spelt.join(", "),
+                        if p.spelt.len() == 1 { "is" } else { "are" }
+                    )?;
+                }
+                Some(p.encoded)
+            }
             None => None,
         };
         let no_tmg = || {

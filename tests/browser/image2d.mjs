@@ -1,0 +1,148 @@
+// Browser tests of the page's 2D mode (an image and a prompt; issue 23), run by run.mjs after the
+// 3D tests. NATIVE/2d holds what `semiseg predict --prompt` wrote for the 2D sample with the shipped
+// text-guided bundle (scripts/browser_test.sh): mask.png and text.png for the sample's prompt,
+// text2.png for a second prompt, fused.png for the first with --fuse.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parsePngGray, dice } from './common.mjs';
+
+export async function run2d({ page, check, assert, text, artifacts, nativeDir, served, results, scratch }) {
+  const native = (f) => parsePngGray(fs.readFileSync(path.join(nativeDir, '2d', f)));
+  const prompts = JSON.parse(fs.readFileSync(path.join(nativeDir, '2d', 'prompts.json')));
+  async function download(id) {
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(id).click()]);
+    return { name: dl.suggestedFilename(), png: parsePngGray(fs.readFileSync(await dl.path())) };
+  }
+  async function segment2d(backend, how = 'click') {
+    await page.selectOption('#backend', backend);
+    if (how === 'enter') await page.locator('#prompt').press('Enter');
+    else await page.locator('#prompt-go').click();
+    await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout: 600000, polling: 100 });
+    const status = await text('#status');
+    assert(status.startsWith('Done'), `${status} / ${await text('#error')}`);
+  }
+  async function errorShows(want) {
+    await page.waitForFunction((w) => { const e = document.getElementById('error'); return !e.hidden && e.textContent.includes(w); }, want, { timeout: 20000, polling: 100 });
+    return text('#error');
+  }
+  function sameMaps(web, nat, what, maxLevels) {
+    assert(web.w === nat.w && web.h === nat.h, `${what}: ${web.w}×${web.h}, predict wrote ${nat.w}×${nat.h}`);
+    let worst = 0;
+    for (let i = 0; i < web.data.length; i++) worst = Math.max(worst, Math.abs(web.data[i] - nat.data[i]));
+    assert(worst <= maxLevels, `${what}: differs from predict's by up to ${worst} grey levels`);
+    return worst;
+  }
+  function sameMask(web, nat, what) {
+    const fg = web.data.reduce((a, v) => a + (v > 0), 0);
+    assert(fg > 0, `${what}: the mask is empty, so the comparison would prove nothing`);
+    const d = dice(web.data, nat.data);
+    assert(d > 0.999, `${what}: Dice with predict's mask ${d}`);
+    return { fg, d };
+  }
+
+  await check('2D: the 3D page did not fetch the 2D model; the radiograph sample opens in the 2D viewer with its prompt', async () => {
+    assert(!served.some((u) => u.includes('synth-radiograph')), 'the 2D model was fetched before the 2D mode was used');
+    await page.locator('#sample2d').click();
+    await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
+    assert(await page.locator('#viewer2d').isVisible(), '2D viewer hidden');
+    assert(await page.locator('#viewer').isHidden(), '3D viewer still shown');
+    assert((await page.inputValue('#prompt')) === prompts.first, `prompt ${await page.inputValue('#prompt')}`);
+    assert((await text('#scan-info')).includes('64×64 pixels, grey 8-bit, PNG'), await text('#scan-info'));
+    await page.waitForFunction(() => document.getElementById('model-info').textContent.includes('text mask generator'), null, { timeout: 60000, polling: 100 });
+  });
+
+  await check('2D on the CPU: the mask and the text mask equal semiseg predict --prompt', async () => {
+    await segment2d('cpu');
+    assert(/^\d+ ms$/.test(await text('#embed-ms')) && /^\d+ ms$/.test(await text('#prompt-ms')), `times: ${await text('#result-info')}`);
+    const mask = await download('#download'), tmask = await download('#download-text');
+    assert(mask.name === 'cxr_test_00001_mask.png' && tmask.name === 'cxr_test_00001_text_mask.png', `${mask.name}, ${tmask.name}`);
+    const { fg, d } = sameMask(mask.png, native('mask.png'), 'mask');
+    const worst = sameMaps(tmask.png, native('text.png'), 'text mask', 1);
+    await page.waitForSelector('#metrics:not([hidden])');
+    const gt = Number(await page.locator('#metrics').getAttribute('data-dice'));
+    assert(gt >= 0 && gt <= 1, `Dice ${gt}`);
+    results.push(`      2D sample on cpu: image ${await text('#embed-ms')}, prompt ${await text('#prompt-ms')}; ${fg} mask pixels, Dice vs predict ${d.toFixed(5)}, text mask within ${worst} grey levels; Dice vs ground truth ${(100 * gt).toFixed(2)}%`);
+    await page.screenshot({ path: path.join(artifacts, '2d-sample-cpu.png'), fullPage: true });
+  });
+
+  await check('2D: a new prompt (Enter) reuses the image embedding and equals predict; the fused mask equals predict --fuse', async () => {
+    await page.fill('#prompt', prompts.second);
+    await segment2d('cpu', 'enter');
+    assert((await text('#embed-ms')) === 'cached', `image not cached: ${await text('#result-info')}`);
+    const worst = sameMaps((await download('#download-text')).png, native('text2.png'), 'second text mask', 1);
+    results.push(`      2D second prompt on cpu: ${await text('#prompt-ms')} (image cached), text mask within ${worst} grey levels of predict`);
+    await page.fill('#prompt', prompts.first);
+    await page.locator('#fuse').check();
+    await segment2d('cpu');
+    sameMask((await download('#download')).png, native('fused.png'), 'fused mask');
+    assert((await text('#result-info')).includes('steered by the prompt'), await text('#result-info'));
+    await page.locator('#fuse').uncheck();
+  });
+
+  await check('2D on WebGPU: the mask and the text mask equal semiseg predict --prompt', async () => {
+    await segment2d('webgpu');
+    assert((await text('#ran-on')) === 'WebGPU', await text('#ran-on'));
+    const { d } = sameMask((await download('#download')).png, native('mask.png'), 'WebGPU mask');
+    const worst = sameMaps((await download('#download-text')).png, native('text.png'), 'WebGPU text mask', 3);
+    results.push(`      2D sample on webgpu: image ${await text('#embed-ms')}, prompt ${await text('#prompt-ms')}; Dice vs predict ${d.toFixed(5)}, text mask within ${worst} grey levels`);
+  });
+
+  await check('2D: an empty prompt and a prompt of unknown words show a message', async () => {
+    await page.fill('#prompt', '   ');
+    await page.locator('#prompt-go').click();
+    await errorShows('The prompt is empty');
+    await page.fill('#prompt', '日本 ΣΩ');
+    await page.selectOption('#backend', 'cpu');
+    await page.locator('#prompt-go').click();
+    const msg = await errorShows("none of the prompt's words");
+    assert(msg.includes('日本, ΣΩ'), msg);
+    assert(await page.locator('#prompt-go').isEnabled(), 'Segment disabled after a refused prompt');
+    await page.fill('#prompt', prompts.first);
+  });
+
+  const bad = (name, bytes) => { const f = path.join(scratch, name); fs.writeFileSync(f, bytes); return f; };
+  // a PNG header claiming 60000×60000 pixels (its IHDR CRC fixed), with no pixels
+  const huge = Buffer.from(fs.readFileSync(path.join(nativeDir, '2d', 'mask.png')));
+  huge.writeUInt32BE(60000, 16); huge.writeUInt32BE(60000, 20);
+  huge.writeUInt32BE(crc32(huge.subarray(12, 29)), 29);
+  const dicom = Buffer.alloc(200); dicom.write('DICM', 128, 'latin1');
+  for (const [name, bytes, want] of [
+    ['notes.png', Buffer.from('not an image'), 'not a PNG, JPEG or TIFF'],
+    ['huge.png', huge, 'more than this page handles'],
+    ['slice.dcm', dicom, 'DICOM'],
+  ]) {
+    await check(`2D: bad image ${name} shows a message`, async () => {
+      await page.locator('#scan-file').setInputFiles(bad(name, bytes));
+      const msg = await errorShows(name);
+      assert(msg.includes(want), msg);
+    });
+  }
+
+  await check('2D: a ground truth of another size and a 3D bundle are refused with a message', async () => {
+    await page.locator('#truth-file').setInputFiles(bad('small_mask.png', Buffer.from(fs.readFileSync(path.join(nativeDir, '2d', 'small.png')))));
+    assert((await errorShows('small_mask.png')).includes("must have its image's size"), await text('#error'));
+    await page.locator('#bundle-file').setInputFiles(path.join(nativeDir, '2d', 'la-light.semiseg'));
+    assert((await errorShows('la-light.semiseg')).includes('is a 3D V-Net (for scans), but an image is open'), await text('#error'));
+  });
+
+  await check('2D: opening another image while one is segmenting stops it; no result of the old one is shown', async () => {
+    await page.selectOption('#backend', 'cpu');
+    await page.locator('#prompt-go').click();
+    await page.locator('#scan-file').setInputFiles(path.join(nativeDir, '2d', 'other.png'));
+    await page.waitForFunction(() => document.getElementById('scan-info').textContent.startsWith('other.png'), null, { timeout: 20000, polling: 100 });
+    await page.waitForTimeout(3000);
+    const info = await text('#result-info');
+    assert(info === 'not segmented yet', `a result was shown for the new image: ${info}`);
+    assert(await page.locator('#download').isDisabled(), 'a mask can be downloaded for an image never segmented');
+    await segment2d('cpu');
+  });
+}
+
+function crc32(bytes) {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return ~c >>> 0;
+}

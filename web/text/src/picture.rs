@@ -1,0 +1,562 @@
+//! An opened 2D image in the page (PNG, JPEG or TIFF): what is drawn (its own pixels, any depth,
+//! with window/level), the text-guided model's maps brought back to the image's own size by the
+//! shared `map_to_image` (as `semiseg predict --prompt`), a ground-truth mask with Dice and IoU
+//! from the shared metrics, and the downloads (the same 8-bit PNGs `predict` writes).
+//! The file's header is read before anything is decoded: an image too large for the page is
+//! refused from its dimensions. The logic is plain Rust (`*_inner`, `String` errors), tested
+//! natively; the `#[wasm_bindgen]` methods only turn errors into JavaScript exceptions.
+
+use image::{DynamicImage, ImageFormat, ImageReader};
+use semiseg::infer::{map_to_gray8, map_to_image};
+use semiseg::metrics::{dice, jaccard};
+use std::io::Cursor;
+use wasm_bindgen::prelude::*;
+
+/// The largest image the page opens (pixels): 64 megapixels (a 256 MB RGBA canvas and its maps).
+pub const MAX_PIXELS: u64 = 64 << 20;
+
+/// Overlay colours (RGB) of the mask and the ground truth: those of the 3D viewer
+/// (`web/src/view.rs`, another wasm module).
+pub const MASK_RGB: [u8; 3] = [255, 64, 32];
+pub const TRUTH_RGB: [u8; 3] = [40, 220, 90];
+
+/// What each file kind is called in messages.
+fn format_name(f: ImageFormat) -> &'static str {
+    match f {
+        ImageFormat::Png => "PNG",
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Tiff => "TIFF",
+        _ => "image",
+    }
+}
+
+/// Whether `bytes` look like a DICOM file (the "DICM" marker after the 128-byte preamble).
+pub fn is_dicom(name: &str, bytes: &[u8]) -> bool {
+    bytes.get(128..132) == Some(b"DICM") || name.to_ascii_lowercase().ends_with(".dcm")
+}
+
+/// Decode `bytes` as PNG, JPEG or TIFF after checking the header's dimensions.
+pub fn decode_checked(name: &str, bytes: &[u8]) -> Result<(DynamicImage, ImageFormat), String> {
+    if is_dicom(name, bytes) {
+        return Err(format!(
+            "{name} is a DICOM file; this page does not read DICOM yet. Export the image as PNG \
+             (16-bit PNG keeps the full range), e.g. with `dcmj2pnm` or pydicom, and open that"
+        ));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("{name}: {e}"))?;
+    // only the header is read here; the size is checked below, with a message
+    reader.no_limits();
+    let format = match reader.format() {
+        Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Tiff)) => f,
+        _ => {
+            return Err(format!(
+                "{name} is not a PNG, JPEG or TIFF image (the 2D images this page opens), nor a \
+                 NIfTI or NRRD scan"
+            ))
+        }
+    };
+    // a PNG's size is in its first chunk: read it directly (the png decoder refuses a huge one
+    // with "Memory limit exceeded" on 32-bit wasm, whatever the limits say)
+    let png_size = (format == ImageFormat::Png && bytes.get(12..16) == Some(b"IHDR")).then(|| {
+        let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+        (be(16), be(20))
+    });
+    let (w, h) = match png_size.filter(|_| bytes.len() >= 24) {
+        Some(size) => size,
+        None => reader.into_dimensions().map_err(|e| match e {
+            image::ImageError::Limits(_) => format!(
+                "{name} is larger than this page handles ({} megapixels); shrink it first",
+                MAX_PIXELS >> 20
+            ),
+            e => format!("{name}: not a readable {}: {e}", format_name(format)),
+        })?,
+    };
+    if w == 0 || h == 0 {
+        return Err(format!("{name}: the image is empty ({w}×{h} pixels)"));
+    }
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(format!(
+            "{name} is {w}×{h} pixels, more than this page handles ({} megapixels); shrink it \
+             first (the model sees it at its own small size anyway)",
+            MAX_PIXELS >> 20
+        ));
+    }
+    let img = image::load_from_memory_with_format(bytes, format)
+        .map_err(|e| format!("{name}: a damaged {} file: {e}", format_name(format)))?;
+    Ok((img, format))
+}
+
+/// A 2D image, the model's maps at its size and an optional ground truth.
+#[wasm_bindgen]
+pub struct Picture {
+    name: String,
+    width: usize,
+    height: usize,
+    /// Grey (1) or colour (3) channels of `pixels`, and the bits of each.
+    channels: usize,
+    bits: u16,
+    /// The decoded values, interleaved, in the file's own units (0..255, 0..65535 or floats).
+    pixels: Vec<f32>,
+    describe: String,
+    /// The student's (or the fused) probability at the image's size.
+    mask: Option<Vec<f32>>,
+    /// The prompt's text mask at the image's size.
+    text: Option<Vec<f32>>,
+    truth: Option<Vec<bool>>,
+}
+
+impl Picture {
+    pub fn open_inner(name: &str, bytes: &[u8]) -> Result<Picture, String> {
+        let (img, format) = decode_checked(name, bytes)?;
+        let (width, height) = (img.width() as usize, img.height() as usize);
+        let colour = img.color();
+        let channels = if colour.has_color() { 3 } else { 1 };
+        let bits = colour.bits_per_pixel() / colour.channel_count() as u16;
+        let pixels: Vec<f32> = match (channels, bits) {
+            (1, 8) => img
+                .to_luma8()
+                .into_raw()
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+            (1, 16) => img
+                .to_luma16()
+                .into_raw()
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+            (1, _) => img.to_luma32f().into_raw(),
+            (_, 8) => img
+                .to_rgb8()
+                .into_raw()
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+            (_, 16) => img
+                .to_rgb16()
+                .into_raw()
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+            _ => img.to_rgb32f().into_raw(),
+        };
+        let describe = format!(
+            "{width}×{height} pixels, {} {bits}-bit, {}",
+            if channels == 1 { "grey" } else { "colour" },
+            format_name(format)
+        );
+        Ok(Picture {
+            name: name.to_string(),
+            width,
+            height,
+            channels,
+            bits,
+            pixels,
+            describe,
+            mask: None,
+            text: None,
+            truth: None,
+        })
+    }
+
+    /// Take the model's maps (`size × size`, row-major): the mask's probability and, for a
+    /// prompt, the text mask. Returns the mask's foreground pixels at the image's size.
+    pub fn set_maps_inner(
+        &mut self,
+        size: usize,
+        mask: &[f32],
+        text: Option<&[f32]>,
+    ) -> Result<usize, String> {
+        let n = size * size;
+        if size == 0 || mask.len() != n || text.is_some_and(|t| t.len() != n) {
+            return Err(format!(
+                "the model's maps do not have its {size}×{size} pixels (a mismatched bundle?)"
+            ));
+        }
+        let (w, h) = (self.width, self.height);
+        let mask = map_to_image(mask, size, w, h);
+        let fg = mask.iter().filter(|&&v| v > 0.5).count();
+        self.mask = Some(mask);
+        self.text = text.map(|t| map_to_image(t, size, w, h));
+        Ok(fg)
+    }
+
+    /// A ground-truth mask of the same size: a pixel is foreground when any channel is non-zero.
+    pub fn open_truth_inner(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        let (img, _) = decode_checked(name, bytes)?;
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        if (w, h) != (self.width, self.height) {
+            return Err(format!(
+                "{name} is {w}×{h} pixels and {} is {}×{}: a ground truth must have its image's size",
+                self.name, self.width, self.height
+            ));
+        }
+        let truth: Vec<bool> = img
+            .to_rgb32f()
+            .into_raw()
+            .chunks_exact(3)
+            .map(|px| px.iter().any(|&v| v > 0.0))
+            .collect();
+        self.truth = Some(truth);
+        Ok(())
+    }
+
+    /// Dice and IoU of the mask (> 0.5) against the ground truth, as JSON.
+    pub fn metrics_inner(&self) -> Result<String, String> {
+        let (Some(mask), Some(truth)) = (&self.mask, &self.truth) else {
+            return Err("segment the image and open its ground truth first".into());
+        };
+        let pred: Vec<bool> = mask.iter().map(|&v| v > 0.5).collect();
+        Ok(format!(
+            r#"{{"dice":{},"iou":{}}}"#,
+            dice(&pred, truth),
+            jaccard(&pred, truth)
+        ))
+    }
+
+    /// The display window: the lowest and highest value (8-bit images: 0 to 255).
+    pub fn default_window_inner(&self) -> (f32, f32) {
+        if self.bits == 8 {
+            return (0.0, 255.0);
+        }
+        let (lo, hi) = self
+            .pixels
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if hi > lo {
+            (lo, hi)
+        } else if lo.is_finite() {
+            (lo, lo + 1.0)
+        } else {
+            (0.0, 1.0)
+        }
+    }
+
+    /// RGBA pixels: the image through the window, the text mask as a heat map (blue to red,
+    /// `text_opacity` × its value), then the mask and the ground truth (`opacity`).
+    pub fn render_inner(&self, window: (f32, f32), view: &View) -> Vec<u8> {
+        let (lo, hi) = window;
+        let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
+        let n = self.width * self.height;
+        let mut out = Vec::with_capacity(n * 4);
+        for i in 0..n {
+            let mut px = [0f32; 3];
+            for (k, p) in px.iter_mut().enumerate() {
+                let c = if self.channels == 1 { 0 } else { k };
+                *p = ((self.pixels[i * self.channels + c] - lo) * scale).clamp(0.0, 255.0);
+            }
+            if let (Some(t), true) = (&self.text, view.text) {
+                let v = t[i].clamp(0.0, 1.0);
+                let a = view.text_opacity.clamp(0.0, 1.0) * v;
+                let heat = heat_rgb(v);
+                for k in 0..3 {
+                    px[k] = px[k] * (1.0 - a) + heat[k] * a;
+                }
+            }
+            let a = view.opacity.clamp(0.0, 1.0);
+            let layers = [
+                (
+                    view.truth && self.truth.as_ref().is_some_and(|t| t[i]),
+                    TRUTH_RGB,
+                ),
+                (
+                    view.mask && self.mask.as_ref().is_some_and(|m| m[i] > 0.5),
+                    MASK_RGB,
+                ),
+            ];
+            for (on, rgb) in layers {
+                if on {
+                    for k in 0..3 {
+                        px[k] = px[k] * (1.0 - a) + rgb[k] as f32 * a;
+                    }
+                }
+            }
+            out.extend_from_slice(&[px[0] as u8, px[1] as u8, px[2] as u8, 255]);
+        }
+        out
+    }
+
+    /// The mask as `predict -o` writes it: 8-bit PNG, 255 where the probability is above 0.5.
+    pub fn mask_png_inner(&self) -> Result<Vec<u8>, String> {
+        let m = self.mask.as_ref().ok_or("segment the image first")?;
+        gray_png(&map_to_gray8(m, true), self.width, self.height)
+    }
+
+    /// The text mask as `predict --text-mask` writes it: 8-bit PNG, 0..255.
+    pub fn text_png_inner(&self) -> Result<Vec<u8>, String> {
+        let t = self.text.as_ref().ok_or("segment with a prompt first")?;
+        gray_png(&map_to_gray8(t, false), self.width, self.height)
+    }
+
+    fn stem(&self) -> &str {
+        let lower = self.name.to_ascii_lowercase();
+        for ext in [".png", ".jpeg", ".jpg", ".tiff", ".tif"] {
+            if lower.ends_with(ext) {
+                return &self.name[..self.name.len() - ext.len()];
+            }
+        }
+        &self.name
+    }
+}
+
+/// Which layers `render` draws.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy)]
+pub struct View {
+    pub mask: bool,
+    pub text: bool,
+    pub truth: bool,
+    pub opacity: f32,
+    pub text_opacity: f32,
+}
+
+#[wasm_bindgen]
+impl View {
+    #[wasm_bindgen(constructor)]
+    pub fn new(mask: bool, text: bool, truth: bool, opacity: f32, text_opacity: f32) -> View {
+        View {
+            mask,
+            text,
+            truth,
+            opacity,
+            text_opacity,
+        }
+    }
+}
+
+/// A blue (0) – cyan – yellow – red (1) heat map colour.
+pub fn heat_rgb(v: f32) -> [f32; 3] {
+    let v = v.clamp(0.0, 1.0);
+    let stops = [
+        [0.0, 0.0, 255.0],
+        [0.0, 255.0, 255.0],
+        [255.0, 255.0, 0.0],
+        [255.0, 0.0, 0.0],
+    ];
+    let x = v * 3.0;
+    let i = (x.floor() as usize).min(2);
+    let f = x - i as f32;
+    std::array::from_fn(|k| stops[i][k] * (1.0 - f) + stops[i + 1][k] * f)
+}
+
+fn gray_png(pixels: &[u8], w: usize, h: usize) -> Result<Vec<u8>, String> {
+    let img = image::GrayImage::from_raw(w as u32, h as u32, pixels.to_vec())
+        .ok_or("a map of the wrong length")?;
+    let mut bytes = Vec::new();
+    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+fn js(e: String) -> JsError {
+    JsError::new(&e)
+}
+
+#[wasm_bindgen]
+impl Picture {
+    pub fn open(name: &str, bytes: &[u8]) -> Result<Picture, JsError> {
+        Self::open_inner(name, bytes).map_err(js)
+    }
+
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    pub fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width as u32
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height as u32
+    }
+
+    pub fn default_window(&self) -> Vec<f32> {
+        let (lo, hi) = self.default_window_inner();
+        vec![lo, hi]
+    }
+
+    pub fn render(&self, lo: f32, hi: f32, view: &View) -> Vec<u8> {
+        self.render_inner((lo, hi), view)
+    }
+
+    /// `text` empty: no text mask.
+    pub fn set_maps(&mut self, size: u32, mask: &[f32], text: &[f32]) -> Result<u32, JsError> {
+        let text = (!text.is_empty()).then_some(text);
+        self.set_maps_inner(size as usize, mask, text)
+            .map(|n| n as u32)
+            .map_err(js)
+    }
+
+    pub fn has_mask(&self) -> bool {
+        self.mask.is_some()
+    }
+
+    pub fn has_text(&self) -> bool {
+        self.text.is_some()
+    }
+
+    pub fn open_truth(&mut self, name: &str, bytes: &[u8]) -> Result<(), JsError> {
+        self.open_truth_inner(name, bytes).map_err(js)
+    }
+
+    pub fn has_truth(&self) -> bool {
+        self.truth.is_some()
+    }
+
+    pub fn metrics(&self) -> Result<String, JsError> {
+        self.metrics_inner().map_err(js)
+    }
+
+    pub fn mask_png(&self) -> Result<Vec<u8>, JsError> {
+        self.mask_png_inner().map_err(js)
+    }
+
+    pub fn text_png(&self) -> Result<Vec<u8>, JsError> {
+        self.text_png_inner().map_err(js)
+    }
+
+    /// `chest.png` -> `chest_mask.png`.
+    pub fn mask_file_name(&self) -> String {
+        format!("{}_mask.png", self.stem())
+    }
+
+    /// `chest.png` -> `chest_text_mask.png`.
+    pub fn text_file_name(&self) -> String {
+        format!("{}_text_mask.png", self.stem())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(img: DynamicImage) -> Vec<u8> {
+        let mut b = Vec::new();
+        img.write_to(&mut Cursor::new(&mut b), ImageFormat::Png)
+            .unwrap();
+        b
+    }
+
+    fn grey(w: u32, h: u32, f: impl Fn(u32, u32) -> u8) -> Vec<u8> {
+        png(DynamicImage::ImageLuma8(image::GrayImage::from_fn(
+            w,
+            h,
+            |x, y| image::Luma([f(x, y)]),
+        )))
+    }
+
+    #[test]
+    fn opens_images_and_refuses_what_it_cannot_read() {
+        let p = Picture::open_inner("a.png", &grey(6, 4, |x, _| x as u8 * 10)).unwrap();
+        assert_eq!((p.width, p.height, p.channels), (6, 4, 1));
+        assert_eq!(p.describe, "6×4 pixels, grey 8-bit, PNG");
+        assert_eq!(p.default_window_inner(), (0.0, 255.0));
+        // 16-bit: the window spans the data
+        let img16 = image::ImageBuffer::<image::Luma<u16>, _>::from_fn(3, 2, |x, y| {
+            image::Luma([1000 + 500 * (x + y) as u16])
+        });
+        let p16 = Picture::open_inner("b.png", &png(DynamicImage::ImageLuma16(img16))).unwrap();
+        assert_eq!(p16.default_window_inner(), (1000.0, 2500.0));
+        assert!(p16.describe.contains("grey 16-bit"), "{}", p16.describe);
+
+        let e = Picture::open_inner("notes.png", b"not an image")
+            .err()
+            .unwrap();
+        assert!(e.contains("not a PNG, JPEG or TIFF"), "{e}");
+        let mut dicom = vec![0u8; 132];
+        dicom[128..].copy_from_slice(b"DICM");
+        let e = Picture::open_inner("x-ray", &dicom).err().unwrap();
+        assert!(e.contains("DICOM"), "{e}");
+        // a truncated PNG: its header reads, its pixels do not
+        let full = grey(64, 64, |x, y| (x * y) as u8);
+        let e = Picture::open_inner("cut.png", &full[..full.len() / 2])
+            .err()
+            .unwrap();
+        assert!(e.contains("damaged PNG"), "{e}");
+    }
+
+    #[test]
+    fn a_huge_image_is_refused_from_its_header() {
+        // a PNG header claiming 60000×60000 pixels, with no pixels at all
+        let mut b = grey(1, 1, |_, _| 0);
+        b[16..20].copy_from_slice(&60000u32.to_be_bytes());
+        b[20..24].copy_from_slice(&60000u32.to_be_bytes());
+        // fix the IHDR CRC so the header itself is valid
+        let crc = crc32(&b[12..29]);
+        b[29..33].copy_from_slice(&crc.to_be_bytes());
+        let e = Picture::open_inner("huge.png", &b).err().unwrap();
+        assert!(e.contains("60000×60000 pixels, more than"), "{e}");
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    #[test]
+    fn maps_come_back_at_the_image_size_and_score_against_the_truth() {
+        let mut p = Picture::open_inner("img.png", &grey(4, 2, |_, _| 100)).unwrap();
+        // a 2×2 map: the left half foreground
+        let n = p
+            .set_maps_inner(2, &[1.0, 0.0, 1.0, 0.0], Some(&[0.0; 4]))
+            .unwrap();
+        // 4 wide: columns 0,1 at 1.0 and 0.75, 2,3 at 0.25 and 0: 2 per row above 0.5
+        assert_eq!(n, 4);
+        assert!(p.set_maps_inner(3, &[0.0; 4], None).is_err());
+        // the truth: columns 0..3 of each row (3 per row)
+        p.open_truth_inner("gt.png", &grey(4, 2, |x, _| if x < 3 { 255 } else { 0 }))
+            .unwrap();
+        let m: serde_json::Value = serde_json::from_str(&p.metrics_inner().unwrap()).unwrap();
+        // overlap 4, |pred| 4, |gt| 6: Dice 8/10, IoU 4/6
+        assert!((m["dice"].as_f64().unwrap() - 0.8).abs() < 1e-12, "{m}");
+        assert!(
+            (m["iou"].as_f64().unwrap() - 4.0 / 6.0).abs() < 1e-12,
+            "{m}"
+        );
+        let e = p
+            .open_truth_inner("small.png", &grey(2, 2, |_, _| 255))
+            .unwrap_err();
+        assert!(e.contains("must have its image's size"), "{e}");
+        // the download is predict's PNG: 0/255 at the image's size
+        let back = image::load_from_memory(&p.mask_png_inner().unwrap())
+            .unwrap()
+            .to_luma8();
+        assert_eq!(back.dimensions(), (4, 2));
+        assert_eq!(back.as_raw(), &[255, 255, 0, 0, 255, 255, 0, 0]);
+        assert_eq!(p.mask_file_name(), "img_mask.png");
+        assert_eq!(p.text_file_name(), "img_text_mask.png");
+    }
+
+    #[test]
+    fn renders_window_heat_map_and_overlays() {
+        let mut p =
+            Picture::open_inner("img.png", &grey(2, 1, |x, _| 100 + 100 * x as u8)).unwrap();
+        p.set_maps_inner(1, &[0.0], Some(&[1.0])).unwrap();
+        let view = View::new(true, true, false, 0.5, 0.5);
+        let rgba = p.render_inner((100.0, 200.0), &view);
+        // pixel 0: grey 0 blended half with red (the heat map's 1.0); pixel 1: 255 likewise
+        assert_eq!(&rgba[..4], &[127, 0, 0, 255]);
+        assert_eq!(&rgba[4..], &[255, 127, 127, 255]);
+        assert_eq!(heat_rgb(0.0), [0.0, 0.0, 255.0]);
+        assert_eq!(heat_rgb(0.5), [127.5, 255.0, 127.5]);
+    }
+}
