@@ -367,11 +367,12 @@ function showMetrics() {
   if (!scan || !scan.has_mask() || !scan.has_truth()) { table.hidden = true; return; }
   let m;
   try { m = JSON.parse(scan.metrics()); } catch (e) { showError(errText(e)); return; }
+  // overlaps have no unit; distances are given in mm and in voxels
   const row = (name, mm, vox) => `<tr><td>${name}</td><td>${mm}</td><td>${vox}</td></tr>`;
   const pct = (v) => `${(100 * v).toFixed(2)}%`;
-  table.innerHTML = '<tr><th>metric</th><th>mm</th><th>voxels</th></tr>'
-    + row('Dice', pct(m.mm.dice), pct(m.voxels.dice))
-    + row('Jaccard', pct(m.mm.jaccard), pct(m.voxels.jaccard))
+  table.innerHTML = `<tr><td>Dice</td><td colspan="2">${pct(m.mm.dice)}</td></tr>`
+    + `<tr><td>Jaccard</td><td colspan="2">${pct(m.mm.jaccard)}</td></tr>`
+    + '<tr><th>distance</th><th>mm</th><th>voxels</th></tr>'
     + row('95HD', m.mm.hd95.toFixed(2), m.voxels.hd95.toFixed(2))
     + row('ASD', m.mm.asd.toFixed(2), m.voxels.asd.toFixed(2));
   table.dataset.dice = String(m.mm.dice);
@@ -468,6 +469,12 @@ $('sample2d').addEventListener('click', async () => {
   }
 });
 $('model').addEventListener('change', showModel);
+// the file buttons are labels of hidden inputs: reachable with Tab, opened with Enter or Space
+for (const label of document.querySelectorAll('label.button[for]')) {
+  label.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); $(label.htmlFor).click(); }
+  });
+}
 const image2d = setup2d({
   state, $, showError, clearError, status, errText, gpuLimit: GPU_BUFFER_LIMIT,
   setMode, discardRunning, newWorker, currentModel, updateButtons, save,

@@ -8,21 +8,22 @@ import zlib from 'node:zlib';
 
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
 
-/** Serve the folder `dist` on 127.0.0.1 (a free port). */
+/** Serve the folder `dist` on 127.0.0.1 (a free port); `served` lists every request, `missing` those answered 404. */
 export async function serve(dist) {
   const root = path.resolve(dist);
-  const served = [];
+  const served = [], missing = [];
   const server = http.createServer((req, res) => {
     served.push(req.url);
     const file = path.join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/\/$/, '/index.html'));
     if (!file.startsWith(root) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      missing.push(req.url);
       res.writeHead(404); res.end('not found'); return;
     }
     res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
     fs.createReadStream(file).pipe(res);
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { base: `http://127.0.0.1:${server.address().port}/`, served, close: () => server.close() };
+  return { base: `http://127.0.0.1:${server.address().port}/`, served, missing, close: () => server.close() };
 }
 
 /** Debian's Chromium, headless, with WebGPU (SwiftShader when there is no GPU) and no outside connections. */

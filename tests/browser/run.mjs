@@ -20,7 +20,7 @@ const fixtures = path.resolve(path.dirname(new URL(import.meta.url).pathname), '
 const fixture = (name) => (name.startsWith('../') ? path.join(fixtures, 'web', name) : path.join(webFixtures, name));
 fs.mkdirSync(artifacts, { recursive: true });
 
-const { base, served, close } = await serve(dist);
+const { base, served, missing, close } = await serve(dist);
 
 // ---------- the browser ----------
 const browser = await launch(chromium);
@@ -76,6 +76,24 @@ await check('page opens with the bundled model and no error', async () => {
   assert(await page.locator('#error').isHidden(), `error shown: ${await text('#error')}`);
   assert((await text('#model-info')).includes('filters'), 'model card not shown');
   await page.screenshot({ path: path.join(artifacts, 'start.png') });
+});
+
+await check('every request of the page is found (a favicon included: no 404 on each load)', async () => {
+  await page.waitForTimeout(500);
+  assert(missing.length === 0, `404 for ${missing.join(', ')}`);
+});
+
+await check('keyboard users reach the file buttons: Tab focus, Enter opens the file chooser', async () => {
+  for (const id of ['scan-file', 'truth-file', 'bundle-file']) {
+    const label = page.locator(`label[for=${id}]`);
+    await label.focus();
+    assert(await label.evaluate((el) => document.activeElement === el), `the button for #${id} cannot take the focus`);
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 5000 }), page.keyboard.press('Enter')]);
+    assert(await chooser.element().evaluate((el, want) => el.id === want, id), `Enter opened another chooser than #${id}'s`);
+  }
+  // the intensity window and the sliding windows are no longer both called "Window(s)"
+  const labels = await page.locator('label').allInnerTexts();
+  assert(labels.some((l) => l.startsWith('Intensity window')) && labels.some((l) => l.startsWith('Sliding windows')), labels.join(' | '));
 });
 
 await check('sample loads into the viewer with its ground truth', async () => {
@@ -192,6 +210,9 @@ await check('sample segmentation on the CPU fallback shows Dice against its grou
   await page.waitForSelector('#metrics:not([hidden])');
   const d = Number(await page.locator('#metrics').getAttribute('data-dice'));
   assert(d >= 0 && d <= 1, `Dice ${d}`);
+  // Dice and Jaccard once (they have no unit), the distances in mm and in voxels
+  const table = await text('#metrics');
+  assert(table.split('Dice').length === 2 && (await page.locator('#metrics td[colspan]').count()) === 2, `metrics table: ${table}`);
   // the estimate that refuses volumes before running must bound what the run used (the worker's
   // wasm memory only grows, so its size is the peak of every CPU run so far, the sample's largest)
   const mem = page.locator('#worker-memory');
