@@ -83,13 +83,20 @@ await check('every request of the page is found (a favicon included: no 404 on e
   assert(missing.length === 0, `404 for ${missing.join(', ')}`);
 });
 
-await check('keyboard users reach the file buttons: Tab focus, Enter opens the file chooser', async () => {
+await check('keyboard users reach the file buttons: Tab focus, Enter opens the file input', async () => {
   for (const id of ['scan-file', 'truth-file', 'bundle-file']) {
     const label = page.locator(`label[for=${id}]`);
     await label.focus();
     assert(await label.evaluate((el) => document.activeElement === el), `the button for #${id} cannot take the focus`);
-    const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 5000 }), page.keyboard.press('Enter')]);
-    assert(await chooser.element().evaluate((el, want) => el.id === want, id), `Enter opened another chooser than #${id}'s`);
+    // the input's click (what opens the chooser) is recorded and its chooser suppressed: whether a
+    // headless browser then shows a chooser is the browser's business
+    await page.evaluate((want) => {
+      const input = document.getElementById(want);
+      input.dataset.clicked = '0';
+      input.addEventListener('click', (ev) => { input.dataset.clicked = '1'; ev.preventDefault(); }, { once: true });
+    }, id);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((want) => document.getElementById(want).dataset.clicked === '1', id, { timeout: 5000, polling: 50 });
   }
   // the intensity window and the sliding windows are no longer both called "Window(s)"
   const labels = await page.locator('label').allInnerTexts();
