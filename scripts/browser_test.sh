@@ -19,8 +19,7 @@ phase "browser: playwright-core (npm ci)"
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 phase_end # build_web.sh records its own phases
-# (scripts/test.sh builds dist/ beforehand, beside the tests, and says so)
-[ "${SEMISEG_WEB_BUILT:-0}" = 1 ] || scripts/build_web.sh
+scripts/build_web.sh
 
 phase "browser: odd NIfTI fixtures (nibabel)"
 # odd NIfTI files (big-endian, LPS, permuted axes, int16/uint8/float32, .nii/.nii.gz, truncated),

@@ -25,15 +25,13 @@ finish() {
   mkdir -p target
   {
     echo "scripts/test.sh at $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d), $(nproc) cores"
-    cat "$scratch/web-tools.phases" "$scratch/web-build.phases" >"$scratch/background.phases" 2>/dev/null || true
-    phase_table "$SEMISEG_PHASES" $(($(date +%s) - t_start)) "$scratch/background.phases"
+    phase_table "$SEMISEG_PHASES" $(($(date +%s) - t_start)) "$scratch/web-tools.phases"
     if [ "$rc" != 0 ]; then echo "FAILED (exit $rc)${failed_in:+ in: $failed_in}"; fi
   } >target/ci-times.txt
   printf '\n== phase times (target/ci-times.txt)\n'
   cat target/ci-times.txt
   rm -rf "$SEMISEG_PHASES" "$scratch"
   [ -z "${tools_pid:-}" ] || kill "$tools_pid" 2>/dev/null || true
-  [ -z "${web_pid:-}" ] || kill "$web_pid" 2>/dev/null || true
   exit "$rc"
 }
 trap finish EXIT
@@ -84,10 +82,18 @@ for line in open(sys.argv[1]):
         print(f'{t["name"]}:{t["kind"][0]}\t{os.path.dirname(m["manifest_path"])}\t{m["executable"]}')
 PY2
 log=$scratch/tests.log
+while IFS=$'\t' read -r name dir exe; do
+  phase "test: $name"
+  (cd "$dir" && "$exe") 2>&1 | tee -a "$log"
+done <"$scratch/binaries.tsv"
 phase "test: doc tests"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
 
-if [ "${SEMISEG_SKIP_BROWSER:-0}" != 1 ]; then
+if [ "${SEMISEG_SKIP_BROWSER:-0}" = 1 ]; then
+  phase "browser app: skipped (SEMISEG_SKIP_BROWSER=1; CI never sets it), wasm check only"
+  cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
+else
   phase "web tools: waiting for the background installs (scripts/install_web_tools.sh)"
   if ! wait "$tools_pid"; then
     cat "$scratch/web-tools.log" >&2
@@ -96,30 +102,8 @@ if [ "${SEMISEG_SKIP_BROWSER:-0}" != 1 ]; then
   fi
   tail -n 3 "$scratch/web-tools.log"
   export SEMISEG_WEB_TOOLS_READY=1
-  # the release wasm build (scripts/build_web.sh) runs beside the test binaries: its serial
-  # stretches (single large crates, links) and the tests' leave cores idle otherwise
-  ( SEMISEG_PHASES=$scratch/web-build.phases scripts/build_web.sh >"$scratch/web-build.log" 2>&1 ) &
-  web_pid=$!
-fi
-while IFS=$'\t' read -r name dir exe; do
-  phase "test: $name"
-  (cd "$dir" && "$exe") 2>&1 | tee -a "$log"
-done <"$scratch/binaries.tsv"
-read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
-
-if [ "${SEMISEG_SKIP_BROWSER:-0}" = 1 ]; then
-  phase "browser app: skipped (SEMISEG_SKIP_BROWSER=1; CI never sets it), wasm check only"
-  cargo check -p semiseg -p semiseg-web --target wasm32-unknown-unknown
-else
-  phase "web build: waiting for the background wasm build (scripts/build_web.sh)"
-  if ! wait "$web_pid"; then
-    cat "$scratch/web-build.log" >&2
-    echo "error: the browser app did not build (the log is above)" >&2
-    exit 1
-  fi
-  tail -n 5 "$scratch/web-build.log"
   phase_end # scripts/browser_test.sh records its own phases
-  SEMISEG_WEB_BUILT=1 scripts/browser_test.sh
+  scripts/browser_test.sh
 fi
 
 phase_end
