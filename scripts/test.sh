@@ -88,6 +88,10 @@ while IFS=$'\t' read -r name dir exe; do
 done <"$scratch/binaries.tsv"
 phase "test: doc tests"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
+# the seeded mutation fuzzer over every reader of user bytes (tests/fuzz/main.rs): any panic,
+# abort under its memory limit or hang fails the run; docs/fuzzing.md has longer runs
+phase "fuzz: 20,000 inputs of seed 1 (cargo run -p semiseg-integration --bin fuzz)"
+cargo run -q -p semiseg-integration --bin fuzz -- --inputs 20000 --seed 1
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
 
 if [ "${SEMISEG_SKIP_BROWSER:-0}" = 1 ]; then

@@ -179,6 +179,51 @@ fn eval_largest_component_drops_an_island_before_scoring() {
 }
 
 #[test]
+fn eval_says_when_it_thresholds_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = read_nifti(nifti_fixture("lps_i16_be.nii"), &Default::default()).unwrap();
+    let (pred, gt) = (d.join("pred"), d.join("gt"));
+    let organ = blob(&base, 1);
+    write_mask(&gt, "a.nii.gz", &organ);
+    // probabilities: 0.8 inside, 0.3 and -2 outside
+    let probs: Vec<f32> = organ
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if v > 0.0 {
+                0.8
+            } else if i % 2 == 0 {
+                0.3
+            } else {
+                -2.0
+            }
+        })
+        .collect();
+    std::fs::create_dir_all(&pred).unwrap();
+    std::fs::write(
+        pred.join("a.nii.gz"),
+        encode_nifti(&organ.with_data(probs), DataType::Float32, true).unwrap(),
+    )
+    .unwrap();
+    let (p, g) = (pred.to_str().unwrap(), gt.to_str().unwrap());
+    let out = cli(&["eval", "--pred", p, "--gt", g]).unwrap();
+    // before: scored at 0.5 without a word
+    assert!(
+        out.contains("100.00")
+            && out.contains("note: 1 of 1 case(s) hold values other than 0 and 1")
+            && out.contains("a.nii.gz")
+            && out.contains("above 0.5"),
+        "{out}"
+    );
+    // a binary mask gets no note
+    write_mask(&pred, "a.nii.gz", &organ);
+    let out = cli(&["eval", "--pred", p, "--gt", g]).unwrap();
+    assert!(!out.contains("note:"), "{out}");
+}
+
+#[test]
 fn eval_checks_cases_grids_labels_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

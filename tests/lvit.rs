@@ -329,6 +329,33 @@ fn broken_layouts_say_what_is_wrong() {
     assert!(matches!(e, LvitError::MissingFolder { .. }), "{e}");
     assert!(e.to_string().contains("labelcol"), "{e}");
 
+    // masks that are not their image's: half its size, empty, text, or an absurd PNG header
+    // (before: all passed `semiseg dataset`, the check never opened a mask)
+    let d = new();
+    good(d.path());
+    let mask = d.path().join("Train_Folder/labelcol/b.png");
+    std::fs::write(&mask, gray_png(vec![255], 1).unwrap()).unwrap();
+    let e = open_err(d.path());
+    assert!(matches!(e, LvitError::MaskSize { .. }), "{e}");
+    assert!(
+        e.to_string().contains("1 x 1 pixels") && e.to_string().contains("2 x 2"),
+        "{e}"
+    );
+    std::fs::write(&mask, b"").unwrap();
+    let e = open_err(d.path()).to_string();
+    assert!(e.contains("b.png") && e.contains("not a readable"), "{e}");
+    std::fs::write(&mask, b"this is a text file, not a mask\n").unwrap();
+    let e = open_err(d.path()).to_string();
+    assert!(e.contains("b.png") && e.contains("not a readable"), "{e}");
+    std::fs::write(&mask, png_header(60_000, 60_000)).unwrap();
+    let e = open_err(d.path()).to_string();
+    assert!(
+        e.contains("60000 x 60000") && e.contains("megapixels"),
+        "{e}"
+    );
+    let err = cli(&["dataset", d.path().to_str().unwrap()]).unwrap_err();
+    assert!(err.contains("60000 x 60000"), "{err}");
+
     // a broken Val split fails too (it is checked, not skipped), and the CLI shows the message
     let d = new();
     good(d.path());
@@ -346,4 +373,46 @@ fn broken_layouts_say_what_is_wrong() {
         err.contains("Val_text.xlsx row 2") && err.contains("\"w.png\""),
         "{err}"
     );
+}
+
+/// An 8-bit grey PNG header of this size with no pixel data.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    // IHDR, then an empty IDAT (a decoder reads the header up to the first data chunk) and IEND
+    for (kind, data) in [(&b"IHDR"[..], ihdr), (b"IDAT", vec![]), (b"IEND", vec![])] {
+        let mut chunk = kind.to_vec();
+        chunk.extend(&data);
+        png.extend((data.len() as u32).to_be_bytes());
+        png.extend(&chunk);
+        png.extend(crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+#[test]
+fn a_workbook_naming_a_missing_shared_string_is_refused_not_a_panic() {
+    // found by the fuzzer (seed 1, input 13046): calamine indexed the shared strings unchecked
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz/shared_string_out_of_range.xlsx");
+    let bytes = std::fs::read(&path).unwrap();
+    let e = semiseg::data::parse_text_table(&bytes, &path).unwrap_err();
+    assert!(matches!(e, LvitError::Xlsx { .. }), "{e}");
+    assert!(e.to_string().contains("shared string"), "{e}");
 }

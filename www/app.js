@@ -217,18 +217,25 @@ function openScan(name, bytes) {
   return true;
 }
 
-function openTruth(name, bytes) {
+// `orScan` (a dropped file whose name says ground truth): a file that is no mask (values above 1)
+// is a scan after all, and is opened as one, saying so.
+function openTruth(name, bytes, { orScan = false } = {}) {
   clearError();
   if (state.mode === '2d' && state.pic) { image2d.openTruth(name, bytes); return; }
   if (!state.scan) { showError('Open a scan or an image first, then its ground truth.'); return; }
   try {
     state.scan.open_truth(name, bytes);
   } catch (e) {
+    if (orScan && /label values above 1|not a binary mask/.test(errText(e))) {
+      Promise.resolve(openFile(name, bytes)).then(() => showError(`${name} is not a binary mask (its values are not all 0 and 1), so it was opened as a scan, not as ground truth.`));
+      return;
+    }
     showError(`Cannot use ${name} as ground truth: ${errText(e)}`);
     status(`Ground truth ${name} refused.`);
     return;
   }
-  status(`Ground truth ${name} opened.`);
+  status(`Ground truth ${name} opened (drawn in green${state.scan.has_mask() ? '' : '; press Segment for the model\'s mask, drawn in red'}).`);
+  updateButtons();
   showMetrics();
   drawAll();
 }
@@ -280,9 +287,14 @@ function onWorkerMessage({ data }) {
   if (data.type === 'progress') {
     $('progress').max = data.total;
     $('progress').value = data.done;
-    status(`Segmenting on ${data.backend}: window ${data.done} of ${data.total}…`);
+    // the time left, from the windows done so far (all windows cost the same)
+    const elapsed = (performance.now() - state.started) / 1000;
+    const left = data.done > 0 && data.done < data.total ? elapsed / data.done * (data.total - data.done) : 0;
+    const eta = left > 0 ? `, about ${left < 90 ? `${Math.ceil(left)} s` : `${Math.round(left / 60)} min`} left` : '';
+    status(`Segmenting on ${data.backend}${state.backendNote ? ` (${state.backendNote})` : ''}: window ${data.done} of ${data.total}${eta}…`);
   } else if (data.type === 'backend') {
-    status(`Segmenting on ${data.backend}…`);
+    state.backendNote = data.note || '';
+    status(`Segmenting on ${data.backend}${state.backendNote ? ` (${state.backendNote})` : ''}…`);
   } else if (data.type === 'done') {
     const seconds = (performance.now() - state.started) / 1000;
     finishRun();
@@ -296,7 +308,7 @@ function onWorkerMessage({ data }) {
     const [voxels, ml] = state.scan.mask_summary();
     const mib = (b) => (b / 2 ** 20).toFixed(0);
     const estimate = state.memoryEstimate;
-    $('result-info').innerHTML = `<p>Segmented on <strong id="ran-on">${data.backend}</strong> in <strong id="seconds">${seconds.toFixed(1)} s</strong>
+    $('result-info').innerHTML = `<p>Segmented on <strong id="ran-on">${data.backend}</strong>${state.backendNote ? ` <span id="backend-note">(${state.backendNote})</span>` : ''} in <strong id="seconds">${seconds.toFixed(1)} s</strong>
       (${data.windows} windows).</p><p><span id="mask-voxels">${voxels}</span> foreground voxels, ${ml.toFixed(1)} ml${removed ? ` (${removed} voxels outside the largest component removed)` : ''}.</p>
       <p>Worker memory: <span id="worker-memory" data-bytes="${data.memoryBytes}" data-estimate="${estimate}">${mib(data.memoryBytes)} MB</span>
       (estimated before running, on the CPU backend: ${mib(estimate)} MB).</p>`;
@@ -338,6 +350,7 @@ function segment() {
   const stride = $('stride').value === 'fast' ? card.patch.map((p) => Math.max(1, Math.floor(p / 2))) : [];
   if (!state.worker) state.worker = newWorker();
   state.running = true;
+  state.backendNote = '';
   state.started = performance.now();
   $('progress').value = 0;
   status('Starting the segmentation worker…');
@@ -393,6 +406,12 @@ function updateButtons() {
   $('prompt-go').disabled = $('segment').disabled;
   $('cancel').disabled = !state.running;
   $('download').disabled = !item || !item.has_mask() || state.running;
+  // the overlay switches: only for an overlay there is (the sample's ground truth, drawn before
+  // anything is segmented, is not taken for the model's mask)
+  $('show-mask').disabled = !state.scan || !state.scan.has_mask();
+  $('show-truth').disabled = !state.scan || !state.scan.has_truth();
+  $('show-mask2d').disabled = !state.pic || !state.pic.has_mask();
+  $('show-truth2d').disabled = !state.pic || !state.pic.has_truth();
   $('download-text').disabled = !state.pic || !state.pic.has_text() || state.running;
 }
 
@@ -445,7 +464,7 @@ $('sample').addEventListener('click', async () => {
       return new Uint8Array(await res.arrayBuffer());
     };
     if (openScan(sample.image, await get(sample.image)) && sample.label) openTruth(sample.label, await get(sample.label));
-    status(`Sample loaded: ${sample.description}`);
+    status(`Sample loaded: ${sample.description} Its ground truth is drawn in green; press Segment for the model's mask (red).`);
   } catch (e) {
     showError(`Could not load the sample: ${errText(e)}`);
   }
@@ -516,6 +535,16 @@ for (const p of PLANES) {
     draw(p);
   });
 }
+// Whether a file name says "ground truth": one of its words (split at anything not a letter or
+// digit, and at lower-to-upper case changes) is label, mask, seg, truth, gt, ... A scan whose name
+// merely contains such letters (segment_study.nii, length.nii) is not one.
+const TRUTH_WORDS = new Set(['label', 'labels', 'mask', 'masks', 'seg', 'segmentation', 'truth',
+  'groundtruth', 'gt', 'laendo', 'manual', 'annotation']);
+function namesTruth(name) {
+  const words = name.replace(/\.(nii|nrrd|nhdr|gz|png|jpe?g|tiff?)$/gi, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/);
+  return words.some((w) => TRUTH_WORDS.has(w));
+}
 // drag and drop anywhere: a scan, or (when a scan is open and the name says so) a ground truth
 addEventListener('dragover', (ev) => { ev.preventDefault(); document.body.classList.add('dragging'); });
 addEventListener('dragleave', () => document.body.classList.remove('dragging'));
@@ -527,9 +556,9 @@ addEventListener('drop', async (ev) => {
   const bytes = await readFile(f);
   if (f.name.endsWith('.semiseg')) {
     loadBundle(f.name, bytes.buffer);
-  } else if ((state.mode === '2d' ? state.pic : state.scan) && /label|mask|seg|truth|gt/i.test(f.name)
+  } else if ((state.mode === '2d' ? state.pic : state.scan) && namesTruth(f.name)
     && is2dFile(f.name, bytes) === (state.mode === '2d')) {
-    openTruth(f.name, bytes);
+    openTruth(f.name, bytes, { orScan: true });
   } else {
     openFile(f.name, bytes);
   }

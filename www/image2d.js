@@ -95,7 +95,8 @@ export function setup2d(ctx) {
       status(`Ground truth ${name} refused.`);
       return;
     }
-    status(`Ground truth ${name} opened.`);
+    status(`Ground truth ${name} opened (drawn in green${state.pic.has_mask() ? '' : '; press Segment for the model\'s mask, drawn in red'}).`);
+    ctx.updateButtons();
     showMetrics();
     draw();
   }

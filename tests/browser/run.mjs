@@ -208,12 +208,32 @@ await check('a file that is not a model bundle shows an error', async () => {
   await page.waitForFunction(() => document.getElementById('error').textContent.includes('not a semiseg model bundle'), null, { timeout: 10000, polling: 100 });
 });
 
-await check('sample segmentation on the CPU fallback shows Dice against its ground truth', async () => {
+await check('sample segmentation with "auto" on a software WebGPU adapter runs on the CPU, says why and how long is left, and shows Dice against its ground truth', async () => {
   await page.locator('#sample').click();
   await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
   opened++;
+  // before anything is segmented only the ground truth is drawn, said so, with a legend; the
+  // switch of the model's mask is off until there is one
+  assert(/ground truth is drawn in green; press Segment/.test(await text('#status')), await text('#status'));
+  assert(await page.locator('#show-mask').isDisabled(), "the model's mask switch is on before any mask");
+  assert(await page.locator('#show-truth').isEnabled(), 'the ground-truth switch is off with a ground truth open');
+  assert((await page.locator('#viewer .swatch.mask').count()) === 1 && (await page.locator('#viewer .swatch.truth').count()) === 1, 'no legend');
   await page.selectOption('#stride', 'fast');
-  const run = await segment('cpu', 900000);
+  // every status shown while it runs
+  await page.evaluate(() => {
+    window.statuses = [];
+    new MutationObserver(() => window.statuses.push(document.getElementById('status').textContent))
+      .observe(document.getElementById('status'), { childList: true, characterData: true, subtree: true });
+  });
+  // headless Chromium's WebGPU is SwiftShader, a fallback adapter (about 40x slower than the CPU
+  // on the sample): "auto" must not pick it
+  const run = await segment('auto', 900000);
+  assert(run.ranOn.startsWith('CPU'), `auto ran on ${run.ranOn}`);
+  assert((await text('#backend-note')).includes('software fallback adapter'), await text('#result-info'));
+  const statuses = await page.evaluate(() => window.statuses);
+  assert(statuses.some((t) => /software fallback adapter/.test(t)), statuses.join(' | '));
+  assert(statuses.some((t) => /window \d+ of \d+, about \d+ (s|min) left/.test(t)), statuses.join(' | '));
+  assert(await page.locator('#show-mask').isEnabled(), "the model's mask switch is still off after segmenting");
   await page.waitForSelector('#metrics:not([hidden])');
   const d = Number(await page.locator('#metrics').getAttribute('data-dice'));
   assert(d >= 0 && d <= 1, `Dice ${d}`);
@@ -282,6 +302,32 @@ await check('opening another scan while one segments stops it: no result of the 
   assert((await text('#result-info')) === 'not segmented yet', `a result was shown for the new scan: ${await text('#result-info')}`);
   assert(await page.locator('#download').isDisabled(), 'a mask can be downloaded for a scan never segmented');
   assert(await page.locator('#metrics').isHidden(), 'metrics shown for a scan never segmented');
+});
+
+// Drop a file on the page as a user does (the page's drop handler on window).
+async function dropFile(name, bytes) {
+  await page.evaluate(([name, b64]) => {
+    const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bin], name));
+    window.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, [name, Buffer.from(bytes).toString('base64')]);
+}
+await check('a dropped scan whose name holds "seg" opens as a scan, not as a ground truth', async () => {
+  // before: any name containing seg, gt, mask, ... (segment_study, length) was taken as a
+  // ground truth of the open scan and refused
+  const bytes = fs.readFileSync(fixture(odd[1]));
+  await dropFile('segment_study.nii.gz', bytes);
+  opened++;
+  await page.waitForFunction((n) => Number(document.body.dataset.scans) >= n, opened, { timeout: 60000, polling: 100 });
+  assert((await text('#scan-info')).startsWith('segment_study.nii.gz'), await text('#scan-info'));
+  // a name that does say ground truth, on a file that is no mask (intensities): opened as a scan,
+  // with a word
+  await dropFile('case_seg.nii.gz', bytes);
+  opened++;
+  await page.waitForFunction((n) => Number(document.body.dataset.scans) >= n, opened, { timeout: 60000, polling: 100 });
+  assert((await text('#scan-info')).startsWith('case_seg.nii.gz'), await text('#scan-info'));
+  await page.waitForFunction(() => document.getElementById('error').textContent.includes('opened as a scan'), null, { timeout: 10000, polling: 100 });
 });
 
 const scratch = path.join(artifacts, 'inputs');

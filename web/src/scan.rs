@@ -73,12 +73,19 @@ impl Scan {
         let vol =
             read_scan_bytes(name, bytes, &ReadOptions::default()).map_err(|e| e.to_string())?;
         let (canon, _) = Reorientation::to_canonical(&vol);
-        self.canon
-            .aligned_with(&canon)
-            .map_err(|why| format!("{name} does not fit {}: {why}", self.name))?;
+        // what the values are is checked first, so a scan opened as ground truth by mistake is
+        // told apart from a mask of another grid (the page then opens it as a scan)
         let mask = canon.binary_mask().map_err(|labels| {
             format!("{name} has label values above 1 ({labels:?}); open a binary mask (0 and 1)")
         })?;
+        if let Some(v) = canon.data.iter().find(|&&v| v != 0.0 && v != 1.0) {
+            return Err(format!(
+                "{name} has values other than 0 and 1 (e.g. {v}): it is not a binary mask"
+            ));
+        }
+        self.canon
+            .aligned_with(&canon)
+            .map_err(|why| format!("{name} does not fit {}: {why}", self.name))?;
         Ok(mask.into_iter().map(u8::from).collect())
     }
 
@@ -440,6 +447,17 @@ mod tests {
             .open_truth_inner("m.nii", &mb)
             .unwrap_err()
             .contains("above 1"));
+        // probabilities or intensities (a scan dropped as ground truth): not a mask, said before
+        // the grid is looked at (before: thresholded at 0.5 without a word)
+        let soft = vol.with_data(vol.data.iter().map(|&v| v / 24.0).collect());
+        let sb = encode_nifti(&soft, DataType::Float32, false).unwrap();
+        let e = scan.open_truth_inner("p.nii", &sb).unwrap_err();
+        assert!(e.contains("not a binary mask"), "{e}");
+        let scan_on_other_grid =
+            Volume::new((0..24).map(|v| v as f32).collect(), [2, 3, 4], vol.affine);
+        let sb = encode_nifti(&scan_on_other_grid, DataType::Int16, false).unwrap();
+        let e = scan.open_truth_inner("case_seg.nii", &sb).unwrap_err();
+        assert!(e.contains("above 1"), "{e}");
         assert!(scan
             .set_mask_inner(vec![0; 5], false)
             .unwrap_err()

@@ -37,6 +37,12 @@ pub enum Image2dError {
     },
     #[error("output size {0} is not usable; use a side of at least 1 pixel (AMVLM uses 224)")]
     BadSize(usize),
+    #[error("{name}: {width} x {height} pixels is more than semiseg reads ({} megapixels); downsample or crop it first", MAX_PIXELS >> 20)]
+    TooLarge {
+        name: String,
+        width: u32,
+        height: u32,
+    },
     #[error("{name}: {got} values given for a {width} x {height} image, expected {expected}")]
     WrongLength {
         name: String,
@@ -74,7 +80,56 @@ pub enum MaskResize {
     LinearAny,
 }
 
+/// The largest image read: 64 megapixels (as the page), checked from the header before decoding.
+pub const MAX_PIXELS: u64 = 1 << 26;
+
+/// An image file's width and height from its header alone (PNG, JPEG, TIFF), checked: a file
+/// that is not an image, has no pixels, or passes [`MAX_PIXELS`] is an error.
+pub fn image_dimensions(path: &Path) -> Result<(u32, u32), Image2dError> {
+    let io = |cause| Image2dError::Io {
+        path: path.into(),
+        cause,
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(io)?
+        .with_guessed_format()
+        .map_err(io)?;
+    checked_dimensions(reader, &path.display().to_string())
+}
+
+fn checked_dimensions<R: std::io::BufRead + std::io::Seek>(
+    reader: image::ImageReader<R>,
+    name: &str,
+) -> Result<(u32, u32), Image2dError> {
+    let (width, height) = reader.into_dimensions().map_err(|e| Image2dError::Decode {
+        name: name.to_string(),
+        reason: e.to_string(),
+    })?;
+    if width == 0 || height == 0 {
+        return Err(Image2dError::Empty {
+            name: name.to_string(),
+            width,
+            height,
+        });
+    }
+    if width as u64 * height as u64 > MAX_PIXELS {
+        return Err(Image2dError::TooLarge {
+            name: name.to_string(),
+            width,
+            height,
+        });
+    }
+    Ok((width, height))
+}
+
 fn decode(bytes: &[u8], name: &str) -> Result<DynamicImage, Image2dError> {
+    let header = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Image2dError::Decode {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })?;
+    checked_dimensions(header, name)?;
     let img = image::load_from_memory(bytes).map_err(|e| Image2dError::Decode {
         name: name.to_string(),
         reason: e.to_string(),

@@ -194,6 +194,17 @@ pub enum LvitError {
     },
     #[error("{path}: no data rows; add one row per image under the header")]
     NoRows { path: PathBuf },
+    #[error("{0}")]
+    Image(#[from] super::image2d::Image2dError),
+    #[error("{mask}: the mask is {mask_w} x {mask_h} pixels but its image {image} is {image_w} x {image_h}; a mask must cover its image pixel for pixel")]
+    MaskSize {
+        mask: PathBuf,
+        mask_w: u32,
+        mask_h: u32,
+        image: PathBuf,
+        image_w: u32,
+        image_h: u32,
+    },
 }
 
 /// An LViT dataset folder, read and checked.
@@ -271,7 +282,13 @@ pub fn parse_text_table(bytes: &[u8], path: &Path) -> Result<Vec<TextRow>, LvitE
         reason,
     };
     let mut wb = Xlsx::new(Cursor::new(bytes)).map_err(|e| xlsx_err(e.to_string()))?;
-    let range = match wb.worksheet_range_at(0) {
+    // calamine 0.31 indexes shared strings without a bound check (a damaged workbook whose cell
+    // names a string that is not there panics): caught and refused as a damaged workbook
+    let sheet = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wb.worksheet_range_at(0)))
+        .map_err(|_| {
+            xlsx_err("a cell refers to a shared string the workbook does not have".into())
+        })?;
+    let range = match sheet {
         Some(Ok(r)) => r,
         Some(Err(e)) => return Err(xlsx_err(e.to_string())),
         None => return Err(LvitError::EmptyTable { path: path.into() }),
@@ -472,6 +489,9 @@ pub fn read_split(dir: &Path, split: LvitSplit) -> Result<Vec<LvitSample>, LvitE
             row: r.row,
         });
     }
+    for sample in &out {
+        sample.check_files()?;
+    }
     let unused: Vec<&String> = images
         .names
         .iter()
@@ -488,6 +508,28 @@ pub fn read_split(dir: &Path, split: LvitSplit) -> Result<Vec<LvitSample>, LvitE
         });
     }
     Ok(out)
+}
+
+impl LvitSample {
+    /// The image's width and height, after opening the headers of the image and its mask: both
+    /// must be readable images with pixels, within [`super::image2d::MAX_PIXELS`], of one size.
+    pub fn check_files(&self) -> Result<(u32, u32), LvitError> {
+        let (image_w, image_h) = super::image2d::image_dimensions(&self.image)?;
+        if let Some(mask) = &self.mask {
+            let (mask_w, mask_h) = super::image2d::image_dimensions(mask)?;
+            if (mask_w, mask_h) != (image_w, image_h) {
+                return Err(LvitError::MaskSize {
+                    mask: mask.clone(),
+                    mask_w,
+                    mask_h,
+                    image: self.image.clone(),
+                    image_w,
+                    image_h,
+                });
+            }
+        }
+        Ok((image_w, image_h))
+    }
 }
 
 impl LvitDataset {

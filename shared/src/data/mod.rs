@@ -14,7 +14,8 @@ mod synthetic3d;
 pub use augment::{random_crop, random_rot_flip, Grid};
 pub use augment2d::Augment2d;
 pub use image2d::{
-    resize_linear, resize_nearest, Image2d, Image2dError, Mask2d, MaskResize, DEFAULT_IMAGE_SIZE,
+    image_dimensions, resize_linear, resize_nearest, Image2d, Image2dError, Mask2d, MaskResize,
+    DEFAULT_IMAGE_SIZE, MAX_PIXELS,
 };
 pub use la_preprocess::{
     bounding_box, la_crop, preprocess_la, zscore, LaCase, LA_LABEL_VALUE, LA_MARGIN, LA_PATCH_XY,

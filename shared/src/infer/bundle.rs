@@ -25,7 +25,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 8] = b"SEMISEG\0";
-const FORMAT: u32 = 1;
+/// The layout written: `MAGIC`, the format (u32 LE), the card's length (u32 LE), the card's
+/// SHA-256 (32 bytes), the card (JSON), the weights (their length and SHA-256 are on the card).
+/// Format 1 (read, never written) had no card hash, so an edited card went unnoticed.
+const FORMAT: u32 = 2;
+const CARD_HASH_LEN: usize = 32;
 /// A card larger than this is not a card (guards the length field of a corrupt file).
 const MAX_CARD: usize = 1 << 20;
 /// The largest V-Net a card may describe: the papers' has 16 filters, 2 classes, 112×112×80.
@@ -148,7 +152,9 @@ pub enum BundleError {
     NotABundle,
     #[error("the model bundle is truncated ({0}); download or copy it again")]
     Truncated(String),
-    #[error("model bundle format {0} is newer than this semiseg understands (1); update semiseg")]
+    #[error(
+        "model bundle format {0} is newer than this semiseg understands (1 and 2); update semiseg"
+    )]
     Format(u32),
     #[error("the model card is not valid: {0}")]
     Card(String),
@@ -218,16 +224,18 @@ impl ModelBundle {
     /// The file's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let card = serde_json::to_vec_pretty(&self.card).expect("a card is plain data");
-        let mut out = Vec::with_capacity(16 + card.len() + self.weights.len());
+        let mut out = Vec::with_capacity(16 + CARD_HASH_LEN + card.len() + self.weights.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT.to_le_bytes());
         out.extend_from_slice(&(card.len() as u32).to_le_bytes());
+        out.extend_from_slice(&Sha256::digest(&card));
         out.extend_from_slice(&card);
         out.extend_from_slice(&self.weights);
         out
     }
 
-    /// Read a bundle, checking its structure and the weights' length and hash.
+    /// Read a bundle, checking its structure, the card's hash (format 2) and the weights' length
+    /// and hash.
     pub fn decode(bytes: &[u8]) -> Result<Self, BundleError> {
         if bytes.len() < 8 || &bytes[..8] != MAGIC {
             return Err(BundleError::NotABundle);
@@ -240,19 +248,25 @@ impl ModelBundle {
         }
         let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
         let format = word(8);
-        if format != FORMAT {
+        if format != FORMAT && format != 1 {
             return Err(BundleError::Format(format));
         }
         let card_len = word(12) as usize;
         if card_len > MAX_CARD {
             return Err(BundleError::Card(format!("{card_len} bytes long")));
         }
-        let Some(card_bytes) = bytes.get(16..16 + card_len) else {
+        let card_start = if format == 1 { 16 } else { 16 + CARD_HASH_LEN };
+        let Some(card_bytes) = bytes.get(card_start..card_start + card_len) else {
             return Err(BundleError::Truncated(format!(
                 "the card needs {card_len} bytes, {} are there",
-                bytes.len() - 16
+                bytes.len().saturating_sub(card_start)
             )));
         };
+        if format == FORMAT && Sha256::digest(card_bytes)[..] != bytes[16..card_start] {
+            return Err(BundleError::Corrupt(
+                "the model card does not match its SHA-256: it was edited or damaged".into(),
+            ));
+        }
         let card: ModelCard =
             serde_json::from_slice(card_bytes).map_err(|e| BundleError::Card(e.to_string()))?;
         match (card.architecture.as_str(), &card.image2d) {
@@ -291,7 +305,7 @@ impl ModelBundle {
                 card.n_filters, card.n_classes, card.patch, card.stride
             )));
         }
-        let weights = &bytes[16 + card_len..];
+        let weights = &bytes[card_start + card_len..];
         if weights.len() < card.weights_len {
             return Err(BundleError::Truncated(format!(
                 "the weights need {} bytes, {} are there",
@@ -370,14 +384,24 @@ impl ModelBundle {
         device: &B::Device,
     ) -> Result<M, BundleError> {
         let want = shapes(&fresh);
-        let record = match self.card.precision {
-            Precision::F16 => NamedMpkBytesRecorder::<HalfPrecisionSettings>::new()
-                .load(self.weights.clone(), device),
-            Precision::F32 => NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
-                .load(self.weights.clone(), device),
-        }
-        .map_err(|e| BundleError::Mismatch(e.to_string()))?;
-        let net = fresh.load_record(record);
+        // burn panics on some malformed records (a parameter id that does not decode, data that
+        // does not fill its shape) where it could return an error; such weights only get here with
+        // a matching SHA-256, i.e. made so on purpose, and are refused like any other mismatch
+        // (native builds: caught; in the browser a panic ends the worker's call with an error)
+        let load = std::panic::AssertUnwindSafe(|| {
+            let record = match self.card.precision {
+                Precision::F16 => NamedMpkBytesRecorder::<HalfPrecisionSettings>::new()
+                    .load(self.weights.clone(), device),
+                Precision::F32 => NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+                    .load(self.weights.clone(), device),
+            };
+            record.map(|r| fresh.load_record(r))
+        });
+        let net = std::panic::catch_unwind(load)
+            .map_err(|_| {
+                BundleError::Mismatch("the weights hold a parameter burn cannot decode".into())
+            })?
+            .map_err(|e| BundleError::Mismatch(e.to_string()))?;
         let got = shapes(&net);
         if got != want {
             let first = want
@@ -565,6 +589,37 @@ mod tests {
         let mut newer = bytes.clone();
         newer[8] = 9;
         assert!(err(&newer).contains("format 9"));
+        // the card is covered by its own hash: an edit of one digit is refused (before: a patch
+        // of 32 edited to 96 was accepted and every mask came out empty)
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let at = text.find("\"patch\"").unwrap();
+        let digit = at + text[at..].find(|c: char| c.is_ascii_digit()).unwrap();
+        let mut edited = bytes.clone();
+        edited[digit] = if edited[digit] == b'3' { b'9' } else { b'3' };
+        assert!(err(&edited).contains("model card does not match its SHA-256"));
+        // format 1 files (no card hash) are still read
+        let b = ModelBundle::decode(&bytes).unwrap();
+        let card_json = serde_json::to_vec_pretty(&b.card).unwrap();
+        let mut v1 = MAGIC.to_vec();
+        v1.extend(1u32.to_le_bytes());
+        v1.extend((card_json.len() as u32).to_le_bytes());
+        v1.extend(&card_json);
+        v1.extend(&b.weights);
+        assert_eq!(ModelBundle::decode(&v1).unwrap().card, b.card);
+        // weights with a matching hash that burn cannot decode: an error, not a panic (a
+        // parameter id made of characters outside base32)
+        let mut bad = ModelBundle::decode(&bytes).unwrap();
+        let id = bad
+            .weights
+            .windows(4)
+            .position(|w| w == [0xa2, b'i', b'd', 0xad])
+            .expect("a 13-character parameter id")
+            + 4;
+        bad.weights[id..id + 13].copy_from_slice(b"!!!!!!!!!!!!!");
+        bad.card.weights_sha256 = hex_sha256(&bad.weights);
+        let bad = ModelBundle::decode(&bad.encode()).unwrap();
+        let e = bad.load_vnet::<Flex>(&dev).unwrap_err().to_string();
+        assert!(e.contains("cannot decode"), "{e}");
         // absurd card values are refused on decode, before any model is built
         let edits: [fn(&mut ModelCard); 5] = [
             |c| c.n_filters = 1 << 30,

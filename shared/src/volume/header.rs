@@ -355,7 +355,8 @@ impl NiftiHeader {
         } else if self.qform_code > 0 {
             (self.qform_affine(), AffineSource::Qform)
         } else {
-            let p = self.pixdim;
+            // negative voxel sizes count as positive, as nibabel reads them
+            let p = self.pixdim.map(f64::abs);
             (
                 [
                     [p[1], 0.0, 0.0, 0.0],
@@ -368,29 +369,40 @@ impl NiftiHeader {
         }
     }
 
-    /// The quaternion affine (NIfTI "method 2"): `R(b,c,d) · diag(dx, dy, qfac·dz) + qoffset`.
+    /// The quaternion affine (NIfTI "method 2"): `R(b,c,d) · diag(dx, dy, qfac·dz) + qoffset`, as
+    /// nibabel reads it: the voxel sizes are `|pixdim[1..=3]|` (nibabel sets negative ones to their
+    /// absolute value on load) and the rotation is normalised (`quat2mat`). A quaternion whose
+    /// `b² + c² + d²` passes 1 is no rotation: [`NiftiHeader::quaternion_problem`] refuses it.
     pub fn qform_affine(&self) -> [[f64; 4]; 4] {
         let [b, c, d] = self.quatern;
         let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        // nibabel's quat2mat: s = 2 / |q|² makes R orthonormal for any non-zero q
+        let norm2 = a * a + b * b + c * c + d * d;
+        let s = if norm2 < f64::EPSILON {
+            0.0
+        } else {
+            2.0 / norm2
+        };
         let r = [
             [
-                a * a + b * b - c * c - d * d,
-                2.0 * (b * c - a * d),
-                2.0 * (b * d + a * c),
+                1.0 - s * (c * c + d * d),
+                s * (b * c - a * d),
+                s * (b * d + a * c),
             ],
             [
-                2.0 * (b * c + a * d),
-                a * a + c * c - b * b - d * d,
-                2.0 * (c * d - a * b),
+                s * (b * c + a * d),
+                1.0 - s * (b * b + d * d),
+                s * (c * d - a * b),
             ],
             [
-                2.0 * (b * d - a * c),
-                2.0 * (c * d + a * b),
-                a * a + d * d - c * c - b * b,
+                s * (b * d - a * c),
+                s * (c * d + a * b),
+                1.0 - s * (b * b + c * c),
             ],
         ];
         let qfac = if self.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
-        let scale = [self.pixdim[1], self.pixdim[2], qfac * self.pixdim[3]];
+        let p = self.pixdim.map(f64::abs);
+        let scale = [p[1], p[2], qfac * p[3]];
         let mut m = [[0.0; 4]; 4];
         for i in 0..3 {
             for j in 0..3 {
@@ -400,6 +412,20 @@ impl NiftiHeader {
         }
         m[3][3] = 1.0;
         m
+    }
+
+    /// Why the quaternion cannot be a rotation, if it cannot: `b² + c² + d²` above 1 (beyond
+    /// rounding: nibabel's threshold of 3 float32 epsilons) leaves no real `a`. nibabel refuses
+    /// such a file ("w2 should be positive"); semiseg does too, where the qform is the affine used.
+    pub fn quaternion_problem(&self) -> Option<String> {
+        let [b, c, d] = self.quatern;
+        let w2 = 1.0 - (b * b + c * c + d * d);
+        (w2.is_nan() || w2 < -3.0 * f32::EPSILON as f64).then(|| {
+            format!(
+                "the qform quaternion (b, c, d) = ({b}, {c}, {d}) is not a rotation                  (b² + c² + d² = {:.4} > 1); fix quatern_b/c/d or give an sform",
+                1.0 - w2
+            )
+        })
     }
 
     /// The description field as text (up to its first NUL).
@@ -442,6 +468,61 @@ mod tests {
         // qfac = -1 flips the third axis
         h.pixdim[0] = -1.0;
         assert_eq!(h.qform_affine()[2][2], -4.0);
+    }
+
+    #[test]
+    fn qform_matches_nibabel() {
+        // nibabel 5.4: h['pixdim'][1:4] = [1, 2, 3]; quatern (b, c, d) = (0.5, 0.3, 0.2);
+        // h.get_qform()[:3, :3] (float32 values)
+        let mut h = NiftiHeader::for_affine([2, 2, 2], &identity(), DataType::Uint8);
+        h.pixdim = [1.0, 1.0, 2.0, 3.0, 1.0, 1.0, 1.0, 1.0];
+        h.quatern = [0.5, 0.3, 0.2];
+        let nibabel = [
+            [0.73999998, -0.02992061, 2.01732147],
+            [0.61496033, 0.84, -2.00220233],
+            [-0.27244049, 1.81480158, 0.95999996],
+        ];
+        let m = h.qform_affine();
+        for i in 0..3 {
+            for j in 0..3 {
+                assert!((m[i][j] - nibabel[i][j]).abs() < 1e-6, "{i},{j}: {m:?}");
+            }
+        }
+        assert!(h.quaternion_problem().is_none());
+    }
+
+    #[test]
+    fn negative_pixdim_is_read_as_its_absolute_value_as_nibabel_does() {
+        // nibabel.load: "pixdim[1,2,3] should be positive; setting to abs of pixdim values";
+        // before, a negative pixdim[2] mirrored the second axis
+        let mut h = NiftiHeader::for_affine([2, 2, 2], &identity(), DataType::Uint8);
+        h.pixdim = [1.0, 1.0, -2.0, 3.0, 1.0, 1.0, 1.0, 1.0];
+        h.sform_code = 0;
+        h.qform_code = 1;
+        let (m, _) = h.affine();
+        assert_eq!((m[0][0], m[1][1], m[2][2]), (1.0, 2.0, 3.0));
+        h.qform_code = 0;
+        let (m, src) = h.affine();
+        assert_eq!(src, AffineSource::Pixdim);
+        assert_eq!((m[0][0], m[1][1], m[2][2]), (1.0, 2.0, 3.0));
+    }
+
+    #[test]
+    fn quaternion_past_unit_length_is_refused_as_nibabel_does() {
+        // nibabel.load: "w2 should be positive, but is -6.199999e-01"; before, such a
+        // quaternion scaled the voxel size
+        let mut h = NiftiHeader::for_affine([2, 2, 2], &identity(), DataType::Uint8);
+        h.quatern = [0.9, 0.9, 0.0];
+        let problem = h.quaternion_problem().expect("refused");
+        assert!(problem.contains("1.6200 > 1"), "{problem}");
+        // a rounding error over 1 is fine (180 degrees about x, stored in float32)
+        h.quatern = [1.0 + 1e-7, 0.0, 0.0];
+        assert!(h.quaternion_problem().is_none());
+        let m = h.qform_affine();
+        let sizes = spacing_of(&m);
+        for s in sizes {
+            assert!((s - 1.0).abs() < 1e-6, "{sizes:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! shape `[1, 1, nx, ny, nz]` is the volume without copying.
 
 mod dtype;
+mod file_order;
+mod gzip;
 mod header;
 mod nifti_read;
 mod nifti_write;

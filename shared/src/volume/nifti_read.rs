@@ -3,9 +3,9 @@
 //! is allocated before the header has been checked against [`ReadOptions::max_voxels`].
 
 use super::dtype::DataType;
+use super::gzip::{GzipStream, GZIP_MAGIC};
 use super::header::{NiftiHeader, ParseError};
 use super::{Volume, VolumeError};
-use flate2::read::MultiGzDecoder;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -29,8 +29,6 @@ impl Default for ReadOptions {
         }
     }
 }
-
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Read a scan from disk. A `.hdr` (or `.img`) path reads the pair.
 pub fn read_nifti(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Volume, VolumeError> {
@@ -106,7 +104,7 @@ struct Source<R: Read> {
 fn source(bytes: &[u8]) -> Source<Box<dyn Read + '_>> {
     let gzip = bytes.starts_with(&GZIP_MAGIC);
     let reader: Box<dyn Read> = if gzip {
-        Box::new(MultiGzDecoder::new(bytes))
+        Box::new(GzipStream::new(bytes))
     } else {
         Box::new(bytes)
     };
@@ -121,7 +119,7 @@ fn open(path: &Path) -> Result<Source<Box<dyn Read>>, VolumeError> {
     let head = std::io::Cursor::new(magic[..n].to_vec()).chain(buf);
     let gzip = n == 2 && magic == GZIP_MAGIC;
     let reader: Box<dyn Read> = if gzip {
-        Box::new(MultiGzDecoder::new(head))
+        Box::new(GzipStream::new(BufReader::new(head)))
     } else {
         Box::new(head)
     };
@@ -156,12 +154,12 @@ fn read_exactly<R: Read>(
 fn skip_exactly<R: Read>(
     file: &Path,
     src: &mut Source<R>,
-    n: usize,
+    n: u64,
     what: &str,
 ) -> Result<(), VolumeError> {
-    let got = std::io::copy(&mut (&mut src.reader).take(n as u64), &mut std::io::sink())
+    let got = std::io::copy(&mut (&mut src.reader).take(n), &mut std::io::sink())
         .map_err(|e| stream_error(file, src.gzip, e))?;
-    if (got as usize) < n {
+    if got < n {
         return Err(VolumeError::Truncated {
             file: file.into(),
             reason: format!("{what}: expected {n} bytes, found {got}"),
@@ -241,7 +239,12 @@ fn read_from<R: Read, S: Read>(
     })?;
     let dims = spatial_dims(&header, opts).map_err(|e| e.for_file(file))?;
     let n_vox = opts.voxel_count(file, dims)?;
-    let (affine, _) = header.affine();
+    let (affine, source) = header.affine();
+    if source == super::AffineSource::Qform {
+        if let Some(problem) = header.quaternion_problem() {
+            return Err(bad(problem));
+        }
+    }
     check_affine(&affine).map_err(bad)?;
     let n_bytes = n_vox * dtype.size();
 
@@ -259,7 +262,12 @@ fn read_from<R: Read, S: Read>(
             let offset = (vox_offset as usize).max(header.size() + 4);
             let mut raw = Vec::new();
             if offset >= head.len() {
-                skip_exactly(file, &mut src, offset - head.len(), "header extensions")?;
+                skip_exactly(
+                    file,
+                    &mut src,
+                    (offset - head.len()) as u64,
+                    "header extensions",
+                )?;
             } else {
                 raw.extend_from_slice(&head[offset..(offset + n_bytes).min(head.len())]);
             }
@@ -271,7 +279,12 @@ fn read_from<R: Read, S: Read>(
         }
         Some((img_path, mut img)) => {
             let offset = vox_offset as usize;
-            skip_exactly(img_path, &mut img, offset, "bytes before the voxel data")?;
+            skip_exactly(
+                img_path,
+                &mut img,
+                offset as u64,
+                "bytes before the voxel data",
+            )?;
             let raw = read_exactly(img_path, &mut img, n_bytes, "voxel data")?;
             check_no_extra(img_path, &mut img, 0, &header, dims, dtype)?;
             raw
@@ -281,22 +294,22 @@ fn read_from<R: Read, S: Read>(
     // 4. Decode, scale (scl_slope/scl_inter; a slope of 0 or NaN means none) and transpose from the
     //    file's x-fastest order to C order.
     let (slope, inter) = scaling(&header);
-    let [nx, ny, nz] = dims;
+    let [nx, ny, _] = dims;
     let size = dtype.size();
     let mut data = vec![0f32; n_vox];
     let mut non_finite = 0usize;
-    let mut first = None;
-    for (f, chunk) in raw.chunks_exact(size).enumerate() {
-        let v = dtype.decode(chunk, header.endian) * slope + inter;
-        let (x, y, z) = (f % nx, (f / nx) % ny, f / (nx * ny));
-        let v = v as f32;
+    let mut first_file_index = usize::MAX;
+    super::file_order::decode_to_c_order(&raw, dims, size, &mut data, |f, chunk| {
+        let v = (dtype.decode(chunk, header.endian) * slope + inter) as f32;
         if !v.is_finite() {
             non_finite += 1;
-            first.get_or_insert([x, y, z]);
+            first_file_index = first_file_index.min(f);
         }
-        data[(x * ny + y) * nz + z] = v;
-    }
-    if let Some(first) = first {
+        v
+    });
+    if non_finite > 0 {
+        let f = first_file_index;
+        let first = [f % nx, (f / nx) % ny, f / (nx * ny)];
         return Err(VolumeError::NonFinite {
             file: file.into(),
             count: non_finite,
@@ -333,6 +346,7 @@ pub(crate) fn scaling(h: &NiftiHeader) -> (f64, f64) {
 }
 
 /// What is wrong with a header (NIfTI or NRRD): invalid, or valid but not what semiseg reads.
+#[derive(Debug)]
 pub(crate) enum HeaderProblem {
     Bad(String),
     Unsupported(String),
@@ -439,17 +453,33 @@ pub(super) fn check_affine(a: &[[f64; 4]; 4]) -> Result<(), String> {
 }
 
 /// A file much longer than its header says (a full slice or more left over) means the dimensions
-/// are wrong, and reading it would give a silently scrambled volume.
+/// are wrong, and reading it would give a silently scrambled volume. Of a 4D file read for its
+/// first volume, the other volumes must all be there (streamed past, never held), and nothing more.
 fn check_no_extra<R: Read>(
     file: &Path,
     src: &mut Source<R>,
-    seen_extra: usize,
+    mut seen_extra: usize,
     h: &NiftiHeader,
     dims: [usize; 3],
     dtype: DataType,
 ) -> Result<(), VolumeError> {
-    if (4..=7).any(|i| i as i64 <= h.dim[0] && h.dim[i] > 1) {
-        return Ok(()); // first volume of a 4D file: the rest is expected
+    let volumes = (4..=7)
+        .filter(|&i| i as i64 <= h.dim[0])
+        .try_fold(1u64, |n, i| n.checked_mul(h.dim[i] as u64));
+    let volume_bytes = dims.iter().product::<usize>() as u64 * dtype.size() as u64;
+    let Some(rest) = volumes.and_then(|v| (v - 1).checked_mul(volume_bytes)) else {
+        return Err(VolumeError::BadHeader {
+            file: file.into(),
+            reason: format!(
+                "dims {:?} overflow: no file holds that many volumes",
+                &h.dim[1..]
+            ),
+        });
+    };
+    if rest > 0 {
+        let skip = rest.saturating_sub(seen_extra as u64);
+        skip_exactly(file, src, skip, "the other volumes of the 4D series")?;
+        seen_extra = (seen_extra as u64).saturating_sub(rest) as usize;
     }
     let slice = dims[0] * dims[1] * dtype.size();
     let mut probe = vec![0u8; slice.saturating_sub(seen_extra)];
@@ -465,4 +495,95 @@ fn check_no_extra<R: Read>(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::encode_nifti;
+
+    /// A 3x2x2 uint8 NIfTI-1 file (little-endian) of the values 0..12, and its voxel bytes.
+    fn small(gzip: bool) -> Vec<u8> {
+        let data: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let mut affine = [[0.0; 4]; 4];
+        for (i, row) in affine.iter_mut().enumerate() {
+            row[i] = 1.0;
+        }
+        let vol = Volume::new(data, [3, 2, 2], affine);
+        encode_nifti(&vol, DataType::Uint8, gzip).unwrap()
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn read(bytes: &[u8], opts: &ReadOptions) -> Result<Volume, VolumeError> {
+        read_nifti_bytes("t.nii", bytes, opts)
+    }
+
+    fn set_i16(bytes: &mut [u8], at: usize, v: i16) {
+        bytes[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    }
+
+    #[test]
+    fn zero_padding_after_a_gzip_stream_is_read_as_gunzip_does() {
+        // before: "invalid gzip header" for a .nii.gz that gunzip and nibabel read
+        let mut padded = small(true);
+        padded.extend([0u8; 512]);
+        let v = read(&padded, &ReadOptions::default()).unwrap();
+        assert_eq!(
+            v.data,
+            read(&small(true), &ReadOptions::default()).unwrap().data
+        );
+        let mut junk = small(true);
+        junk.extend(b"\0\0junk");
+        let e = read(&junk, &ReadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("neither zero padding"), "{e}");
+    }
+
+    #[test]
+    fn every_volume_of_a_4d_file_read_for_its_first_is_checked() {
+        let first = small(false);
+        let four_d = |volumes: i16, present: usize| {
+            let mut b = first.clone();
+            set_i16(&mut b, 40, 4); // dim[0]
+            set_i16(&mut b, 48, volumes); // dim[4]
+            for _ in 1..present {
+                b.extend_from_slice(&first[first.len() - 12..]);
+            }
+            b
+        };
+        let opts = ReadOptions {
+            first_volume_of_4d: true,
+            ..ReadOptions::default()
+        };
+        let v = read(&four_d(3, 3), &opts).unwrap();
+        assert_eq!(v.data.len(), 12);
+        // before: a 4D file cut after its first volume, or with more data than its dims, passed
+        let e = read(&four_d(3, 2), &opts).unwrap_err();
+        assert!(
+            e.to_string().contains("other volumes of the 4D series"),
+            "{e}"
+        );
+        let e = read(&four_d(3, 5), &opts).unwrap_err();
+        assert!(e.to_string().contains("more voxel data"), "{e}");
+        let e = read(&gz(&four_d(3, 2)), &opts).unwrap_err();
+        assert!(e.to_string().contains("other volumes"), "{e}");
+    }
+
+    #[test]
+    fn a_quaternion_that_is_no_rotation_is_refused_when_the_qform_is_used() {
+        let mut b = small(false);
+        set_i16(&mut b, 252, 1); // qform_code
+        set_i16(&mut b, 254, 0); // sform_code
+        b[256..260].copy_from_slice(&0.9f32.to_le_bytes()); // quatern_b
+        b[260..264].copy_from_slice(&0.9f32.to_le_bytes()); // quatern_c
+        let e = read(&b, &ReadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("not a rotation"), "{e}");
+        set_i16(&mut b, 254, 1); // the sform is used: the quaternion does not matter
+        read(&b, &ReadOptions::default()).unwrap();
+    }
 }

@@ -9,11 +9,11 @@
 //! `space origin`, `spacings`, and one detached `data file`. Everything else is a clear error.
 
 use super::dtype::DataType;
+use super::gzip::{starts_gzip_member, GzipStream};
 use super::header::{Endian, NiftiHeader};
 use super::nifti_read::{HeaderProblem, ReadOptions};
 use super::{Volume, VolumeError};
-use flate2::read::MultiGzDecoder;
-use std::io::Read;
+use std::io::{BufRead, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// Whether these bytes start an NRRD file.
@@ -99,17 +99,15 @@ fn read(
                 });
             };
             let data_path = dir.join(name);
-            detached = std::fs::read(&data_path).map_err(|e| VolumeError::io(&data_path, e))?;
+            detached = read_data_file(&data_path, &header, n_vox)?;
             (data_path, &detached[..])
         }
     };
-    let payload = skip_lines(payload, header.line_skip).ok_or_else(|| VolumeError::Truncated {
-        file: data_name.clone(),
-        reason: format!(
-            "the header says to skip {} lines, the data has fewer",
-            header.line_skip
-        ),
-    })?;
+    let payload = if header.data_file.is_some() {
+        payload // lines already skipped
+    } else {
+        skip_lines(payload, header.line_skip).ok_or_else(|| lines_missing(&data_name, &header))?
+    };
     let data = decode(&data_name, payload, &header, n_vox)?;
     if let Some(f) = data.iter().position(|v| !v.is_finite()) {
         let [_, ny, nz] = header.dims;
@@ -164,7 +162,11 @@ fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
             continue;
         }
         let Some((name, value)) = line.split_once(':') else {
-            return Err(Bad(format!("line {line:?} is not `field: value`")));
+            return Err(Bad(format!(
+                "line {} is not `field: value` (is the empty line between the header and \
+                 the data missing?)",
+                quote(line)
+            )));
         };
         fields.insert(name.trim().to_lowercase(), value.trim().to_string());
     }
@@ -172,11 +174,18 @@ fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
     let need = |name: &str| get(name).ok_or_else(|| Bad(format!("the `{name}` field is missing")));
 
     let dtype = data_type(need("type")?)?;
-    let dimension: usize = need("dimension")?
-        .parse()
-        .map_err(|_| Bad(format!("dimension {:?} is not a number", get("dimension"))))?;
-    let sizes = numbers::<usize>(need("sizes")?)
-        .ok_or_else(|| Bad(format!("sizes {:?} are not whole numbers", get("sizes"))))?;
+    let dimension: usize = need("dimension")?.parse().map_err(|_| {
+        Bad(format!(
+            "dimension {} is not a number",
+            quote(get("dimension").unwrap_or(""))
+        ))
+    })?;
+    let sizes = numbers::<usize>(need("sizes")?).ok_or_else(|| {
+        Bad(format!(
+            "sizes {} are not whole numbers",
+            quote(get("sizes").unwrap_or(""))
+        ))
+    })?;
     if sizes.len() != dimension {
         return Err(Bad(format!(
             "{} sizes for dimension {dimension}",
@@ -200,8 +209,9 @@ fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
         "text" | "txt" | "ascii" => Encoding::Text,
         other => {
             return Err(Unsupported(format!(
-                "the {other} encoding; semiseg reads raw, gzip and text NRRD \
-                 (re-save it, e.g. `unu save -e gzip -f nrrd`)"
+                "the {} encoding; semiseg reads raw, gzip and text NRRD \
+                 (re-save it, e.g. `unu save -e gzip -f nrrd`)",
+                short(other)
             )))
         }
     };
@@ -209,7 +219,12 @@ fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
         None => None,
         Some("little") => Some(Endian::Little),
         Some("big") => Some(Endian::Big),
-        Some(other) => return Err(Bad(format!("endian {other:?} is neither little nor big"))),
+        Some(other) => {
+            return Err(Bad(format!(
+                "endian {} is neither little nor big",
+                quote(other)
+            )))
+        }
     };
     if endian.is_none() && dtype.size() > 1 && encoding != Encoding::Text {
         return Err(Bad(format!(
@@ -222,7 +237,8 @@ fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
         .map(|f| {
             if f.starts_with("LIST") || f.contains('%') || f.split_whitespace().count() > 1 {
                 Err(Unsupported(format!(
-                    "data file {f:?} lists several files; semiseg reads one data file"
+                    "data file {} lists several files; semiseg reads one data file",
+                    quote(f)
                 )))
             } else {
                 Ok(f.to_string())
@@ -233,7 +249,7 @@ fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
         None => 0,
         Some(v) => v
             .parse()
-            .map_err(|_| Bad(format!("line skip {v:?} is not a number")))?,
+            .map_err(|_| Bad(format!("line skip {} is not a number", quote(v))))?,
     };
     let byte_skip: i64 = match get("byte skip").or(get("byteskip")) {
         None => 0,
@@ -241,7 +257,7 @@ fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
             .parse()
             .ok()
             .filter(|&b: &i64| b >= -1)
-            .ok_or_else(|| Bad(format!("byte skip {v:?} is not a number >= -1")))?,
+            .ok_or_else(|| Bad(format!("byte skip {} is not a number >= -1", quote(v))))?,
     };
     if byte_skip == -1 && encoding != Encoding::Raw {
         return Err(Bad(
@@ -259,6 +275,27 @@ fn parse_header(text: &str) -> Result<NrrdHeader, HeaderProblem> {
         line_skip,
         byte_skip,
     })
+}
+
+/// A value quoted for a message, cut to 60 characters: a header line can be megabytes long (a
+/// data line read as header when the empty line before the data is missing).
+fn quote(s: &str) -> String {
+    let (head, cut) = cut(s);
+    format!("{head:?}{cut}")
+}
+
+/// A value for a message as it is, cut to 60 characters as [`quote`] does.
+fn short(s: &str) -> String {
+    let (head, cut) = cut(s);
+    format!("{head}{cut}")
+}
+
+fn cut(s: &str) -> (&str, String) {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        None => (s, String::new()),
+        Some((at, _)) => (&s[..at], format!("... ({} characters)", s.chars().count())),
+    }
 }
 
 /// `key:=value` lines carry free-form metadata.
@@ -292,8 +329,9 @@ fn data_type(name: &str) -> Result<DataType, HeaderProblem> {
         "double" => DataType::Float64,
         _ => {
             return Err(HeaderProblem::Unsupported(format!(
-                "{name} voxels; semiseg reads uint8, int8, int16, uint16, int32, uint32, float and double"
-            )))
+            "{} voxels; semiseg reads uint8, int8, int16, uint16, int32, uint32, float and double",
+            short(name)
+        )))
         }
     })
 }
@@ -312,7 +350,8 @@ fn affine(fields: &Fields) -> Result<[[f64; 4]; 4], HeaderProblem> {
         Some("left-posterior-superior" | "lps") => [-1.0, -1.0, 1.0],
         Some(other) => {
             return Err(Unsupported(format!(
-                "space {other:?}; semiseg reads 3D spatial volumes (RAS, LAS, LPS)"
+                "space {}; semiseg reads 3D spatial volumes (RAS, LAS, LPS)",
+                quote(other)
             )))
         }
     };
@@ -321,12 +360,14 @@ fn affine(fields: &Fields) -> Result<[[f64; 4]; 4], HeaderProblem> {
     if let Some(dirs) = get("space directions") {
         let axes = vectors(dirs).ok_or_else(|| {
             Bad(format!(
-                "space directions {dirs:?} are not 3 vectors (a,b,c)"
+                "space directions {} are not 3 vectors (a,b,c)",
+                quote(dirs)
             ))
         })?;
         if axes.len() != 3 || axes.iter().any(|v| v.len() != 3) {
             return Err(Unsupported(format!(
-                "space directions {dirs:?}: semiseg reads 3 spatial axes of a 3D space"
+                "space directions {}: semiseg reads 3 spatial axes of a 3D space",
+                quote(dirs)
             )));
         }
         for (axis, v) in axes.iter().enumerate() {
@@ -337,7 +378,12 @@ fn affine(fields: &Fields) -> Result<[[f64; 4]; 4], HeaderProblem> {
         if let Some(origin) = get("space origin") {
             let o = vectors(origin)
                 .filter(|o| o.len() == 1 && o[0].len() == 3)
-                .ok_or_else(|| Bad(format!("space origin {origin:?} is not a vector (x,y,z)")))?;
+                .ok_or_else(|| {
+                    Bad(format!(
+                        "space origin {} is not a vector (x,y,z)",
+                        quote(origin)
+                    ))
+                })?;
             for w in 0..3 {
                 a[w][3] = sign[w] * o[0][w];
             }
@@ -345,7 +391,7 @@ fn affine(fields: &Fields) -> Result<[[f64; 4]; 4], HeaderProblem> {
     } else if let Some(s) = get("spacings") {
         let s = numbers::<f64>(s)
             .filter(|s| s.len() == 3)
-            .ok_or_else(|| Bad(format!("spacings {s:?} are not 3 numbers")))?;
+            .ok_or_else(|| Bad(format!("spacings {} are not 3 numbers", quote(s))))?;
         for (i, v) in s.iter().enumerate() {
             a[i][i] = if v.is_nan() { 1.0 } else { *v };
         }
@@ -386,6 +432,76 @@ fn vectors(s: &str) -> Option<Vec<Vec<f64>>> {
     Some(out)
 }
 
+fn lines_missing(file: &Path, h: &NrrdHeader) -> VolumeError {
+    VolumeError::Truncated {
+        file: file.into(),
+        reason: format!(
+            "the header says to skip {} lines, the data has fewer",
+            h.line_skip
+        ),
+    }
+}
+
+/// The bytes of a detached data file that the voxels can come from, after its skipped lines: only
+/// a regular file is read (a device such as `/dev/zero`, a pipe or a folder would never end or
+/// block), and only as much of it as this volume can need, so a wrong `data file:` costs no memory.
+fn read_data_file(path: &Path, h: &NrrdHeader, n_vox: usize) -> Result<Vec<u8>, VolumeError> {
+    let io = |e| VolumeError::io(path, e);
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(VolumeError::Unsupported {
+            file: path.into(),
+            reason: "the header's `data file` is not a regular file (a folder, device or pipe);                      name the file that holds the voxels"
+                .into(),
+        });
+    }
+    let mut r = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    for _ in 0..h.line_skip {
+        if r.skip_until(b'\n').map_err(io)? == 0 {
+            return Err(lines_missing(path, h));
+        }
+    }
+    let n_bytes = n_vox as u64 * h.dtype.size() as u64;
+    let slice = (h.dims[0] * h.dims[1] * h.dtype.size()) as u64;
+    let at = r.stream_position().map_err(io)?;
+    let left = meta.len().saturating_sub(at);
+    let limit = match h.encoding {
+        Encoding::Raw if h.byte_skip == -1 => {
+            // the data are the last bytes: read only those
+            if left >= n_bytes {
+                r.seek(std::io::SeekFrom::End(-(n_bytes as i64)))
+                    .map_err(io)?;
+            }
+            n_bytes
+        }
+        // the skip, the voxels and one slice more (to tell a file longer than its sizes)
+        Encoding::Raw => (h.byte_skip as u64).saturating_add(n_bytes + slice),
+        // deflate never grows data by more than 5 bytes a 64 KiB block; text needs at most
+        // a few dozen characters a value
+        Encoding::Gzip => (h.byte_skip as u64)
+            .saturating_add(n_bytes + slice)
+            .saturating_mul(2)
+            .saturating_add(1 << 16),
+        Encoding::Text => 64 * n_vox as u64 + (1 << 16),
+    };
+    if left > limit && h.encoding != Encoding::Raw {
+        return Err(VolumeError::BadHeader {
+            file: path.into(),
+            reason: format!(
+                "the data file is {left} bytes, more than {} {}x{}x{} voxels can take; \
+                 the header's sizes or `data file` are wrong",
+                h.dtype.name(),
+                h.dims[0],
+                h.dims[1],
+                h.dims[2]
+            ),
+        });
+    }
+    let mut bytes = Vec::new();
+    r.take(limit).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
 fn skip_lines(data: &[u8], n: usize) -> Option<&[u8]> {
     let mut rest = data;
     for _ in 0..n {
@@ -421,7 +537,7 @@ fn decode(
             }
             let v: f64 = word.parse().map_err(|_| VolumeError::BadHeader {
                 file: file.into(),
-                reason: format!("text data: {word:?} is not a number"),
+                reason: format!("text data: {} is not a number", quote(word)),
             })?;
             data[to_c(count)] = v as f32;
             count += 1;
@@ -444,7 +560,7 @@ fn decode(
             } else {
                 h.byte_skip as usize
             };
-            let end = start + n_bytes;
+            let end = start.saturating_add(n_bytes);
             if payload.len() < end {
                 return Err(truncated(format!(
                     "{} data bytes, {end} needed",
@@ -457,7 +573,7 @@ fn decode(
             &payload[start..end]
         }
         Encoding::Gzip => {
-            let mut gz = MultiGzDecoder::new(payload);
+            let mut gz = GzipStream::new(payload);
             let gz_err = |e: std::io::Error| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     truncated("the gzip stream ends early".into())
@@ -500,10 +616,24 @@ fn decode(
         }
         Encoding::Text => unreachable!("handled above"),
     };
-    let endian = h.endian.unwrap_or(Endian::Little);
-    for (f, chunk) in raw.chunks_exact(h.dtype.size()).enumerate() {
-        data[to_c(f)] = h.dtype.decode(chunk, endian) as f32;
+    // voxels that are themselves a gzip stream: compressed twice, or compressed under `raw`
+    if starts_gzip_member(raw) {
+        return Err(VolumeError::BadHeader {
+            file: file.into(),
+            reason: if h.encoding == Encoding::Gzip {
+                "the voxel data is gzip-compressed twice (it decompresses to another gzip \
+                 stream); decompress it once and save again"
+            } else {
+                "the voxel data is a gzip stream but the header's encoding is raw; \
+                 set `encoding: gzip`"
+            }
+            .into(),
+        });
     }
+    let endian = h.endian.unwrap_or(Endian::Little);
+    super::file_order::decode_to_c_order(raw, h.dims, h.dtype.size(), &mut data, |_, chunk| {
+        h.dtype.decode(chunk, endian) as f32
+    });
     Ok(data)
 }
 
@@ -720,5 +850,106 @@ mod tests {
         )
         .unwrap();
         check_values(&read_nrrd(dir.path().join("v.nhdr"), &ReadOptions::default()).unwrap());
+    }
+
+    #[test]
+    fn data_file_that_is_not_a_regular_file_is_refused_at_once() {
+        // before: /dev/zero was read until memory ran out, and a FIFO blocked
+        let dir = tempfile::tempdir().unwrap();
+        let head = |file: &str| {
+            format!("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 3 2 2\nencoding: raw\ndata file: {file}\n")
+        };
+        for target in ["/dev/zero", "/dev/urandom"] {
+            std::fs::write(dir.path().join("v.nhdr"), head(target)).unwrap();
+            let e = read_nrrd(dir.path().join("v.nhdr"), &ReadOptions::default()).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("v.nhdr"), head("sub")).unwrap();
+        let e = read_nrrd(dir.path().join("v.nhdr"), &ReadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn only_the_bytes_needed_are_read_from_a_data_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let u8s: Vec<u8> = values().iter().map(|&v| v as u8).collect();
+        // the voxels at the end of a long file (byte skip -1): read from its tail
+        let mut tail = vec![7u8; 100_000];
+        tail.extend_from_slice(&u8s);
+        std::fs::write(dir.path().join("v.raw"), &tail).unwrap();
+        std::fs::write(
+            dir.path().join("v.nhdr"),
+            "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 3 2 2\nencoding: raw\nbyte skip: -1\ndata file: v.raw\n",
+        )
+        .unwrap();
+        check_values(&read_nrrd(dir.path().join("v.nhdr"), &ReadOptions::default()).unwrap());
+        let header = parse_header(
+            "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 3 2 2\nencoding: raw\nbyte skip: -1\n",
+        )
+        .unwrap();
+        let bytes = read_data_file(&dir.path().join("v.raw"), &header, 12).unwrap();
+        assert_eq!(bytes, u8s);
+        // a gzip data file far larger than any stream of these voxels: refused before reading
+        let header =
+            parse_header("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 3 2 2\nencoding: gzip\n")
+                .unwrap();
+        let e = read_data_file(&dir.path().join("v.raw"), &header, 12).unwrap_err();
+        assert!(
+            e.to_string().contains("more than uint8 3x2x2 voxels"),
+            "{e}"
+        );
+        // skipped lines of a detached file
+        let mut lines = b"one\ntwo\n".to_vec();
+        lines.extend_from_slice(&u8s);
+        std::fs::write(dir.path().join("l.raw"), &lines).unwrap();
+        std::fs::write(
+            dir.path().join("l.nhdr"),
+            "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 3 2 2\nencoding: raw\nline skip: 2\ndata file: l.raw\n",
+        )
+        .unwrap();
+        check_values(&read_nrrd(dir.path().join("l.nhdr"), &ReadOptions::default()).unwrap());
+        std::fs::write(
+            dir.path().join("l.nhdr"),
+            "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 3 2 2\nencoding: raw\nline skip: 9\ndata file: l.raw\n",
+        )
+        .unwrap();
+        let e = read_nrrd(dir.path().join("l.nhdr"), &ReadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("skip 9 lines"), "{e}");
+    }
+
+    #[test]
+    fn gzip_inside_gzip_is_refused_not_read_as_voxels() {
+        // 12 uint8 voxels whose single gzip is 12 bytes or more: gzipped again, the outer stream
+        // decompressed to a gzip stream that was taken as voxels
+        let u8s: Vec<u8> = values().iter().map(|&v| v as u8).collect();
+        let inner = gz(&u8s);
+        let sizes = format!("{} 1 1", inner.len());
+        let head = format!("type: uchar\ndimension: 3\nsizes: {sizes}\nencoding: gzip\n");
+        let e = read_err(&nrrd(&head, &gz(&inner)));
+        assert!(e.contains("compressed twice"), "{e}");
+        let e = read_err(&nrrd(&head.replace("gzip", "raw"), &inner));
+        assert!(e.contains("encoding: gzip"), "{e}");
+    }
+
+    #[test]
+    fn huge_values_are_cut_in_messages() {
+        // a text NRRD without the empty line before its data: a 1 MB data line was quoted whole
+        let data = "1 ".repeat(500_000);
+        let bytes =
+            format!("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 3 2 2\nencoding: text\n{data}\n");
+        let e = read_err(bytes.as_bytes());
+        assert!(e.len() < 400, "{} characters", e.len());
+        assert!(e.contains("empty line"), "{e}");
+        assert!(e.contains("1000000 characters"), "{e}");
+        let e = read_err(&nrrd(&format!("type: {}\n", "x".repeat(5000)), b""));
+        assert!(e.len() < 400, "{e}");
+    }
+
+    #[test]
+    fn huge_byte_skip_is_a_truncation_not_an_overflow() {
+        let u8s: Vec<u8> = values().iter().map(|&v| v as u8).collect();
+        let head = "type: uchar\ndimension: 3\nsizes: 3 2 2\nencoding: raw\nbyte skip: 9223372036854775807\n";
+        assert!(read_err(&nrrd(head, &u8s)).contains("truncated"));
     }
 }

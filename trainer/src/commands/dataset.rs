@@ -47,9 +47,7 @@ pub fn run(a: &DatasetArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 fn image_sizes(samples: &[LvitSample]) -> anyhow::Result<String> {
     let mut sizes: BTreeMap<(u32, u32), usize> = BTreeMap::new();
     for s in samples {
-        let (w, h) = image::image_dimensions(&s.image).map_err(|e| {
-            anyhow::anyhow!("{}: cannot read the image size: {e}", s.image.display())
-        })?;
+        let (w, h) = s.check_files()?;
         *sizes.entry((w, h)).or_default() += 1;
     }
     let mut v: Vec<((u32, u32), usize)> = sizes.into_iter().collect();

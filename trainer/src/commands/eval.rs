@@ -98,17 +98,30 @@ pub fn run(a: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     }
 
-    let results: Vec<(String, CaseMetrics)> = ids
+    let scored: Vec<(String, CaseMetrics, Option<String>)> = ids
         .par_iter()
         .map(|id| {
-            let m = score(&preds[id], &gts[id], a).with_context(|| format!("case {id}"))?;
+            let (m, soft) = score(&preds[id], &gts[id], a).with_context(|| format!("case {id}"))?;
             let name = preds[id]
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| id.clone());
-            Ok((name, m))
+            Ok((name, m, soft))
         })
         .collect::<anyhow::Result<_>>()?;
+    let soft: Vec<&String> = scored.iter().filter_map(|(_, _, s)| s.as_ref()).collect();
+    if let Some(first) = soft.first() {
+        writeln!(
+            out,
+            "note: {} of {} case(s) hold values other than 0 and 1 ({first}); a voxel counts as \
+             the structure where its value is above 0.5 (probabilities are thresholded at 0.5, \
+             negative values are background)",
+            soft.len(),
+            scored.len()
+        )?;
+    }
+    let results: Vec<(String, CaseMetrics)> =
+        scored.into_iter().map(|(name, m, _)| (name, m)).collect();
     let metrics: Vec<CaseMetrics> = results.iter().map(|(_, m)| *m).collect();
     let mean = mean_metrics(&metrics).context("no cases to evaluate")?;
 
@@ -158,6 +171,18 @@ fn sample(ids: &[String]) -> String {
     s
 }
 
+/// Where a mask holds values other than 0 and 1 (probabilities, negative values): a note for the
+/// user, since such a mask is scored at `> 0.5`.
+fn soft_values(vol: &Volume, path: &Path) -> Option<String> {
+    let odd = |v: &f32| *v != 0.0 && *v != 1.0;
+    let first = vol.data.iter().find(|v| odd(v))?;
+    let count = vol.data.iter().filter(|v| odd(v)).count();
+    Some(format!(
+        "{}: {count} voxel(s), e.g. {first}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ))
+}
+
 /// A mask on the canonical grid, checked to be binary unless a label is chosen.
 fn mask(vol: &Volume, path: &Path, label: Option<u32>) -> anyhow::Result<Vec<bool>> {
     if let Some(l) = label {
@@ -172,7 +197,12 @@ fn mask(vol: &Volume, path: &Path, label: Option<u32>) -> anyhow::Result<Vec<boo
     })
 }
 
-fn score(pred_path: &Path, gt_path: &Path, a: &EvalArgs) -> anyhow::Result<CaseMetrics> {
+/// A case's metrics, and a note if either mask is not all 0 and 1 (scored at `> 0.5`).
+fn score(
+    pred_path: &Path,
+    gt_path: &Path,
+    a: &EvalArgs,
+) -> anyhow::Result<(CaseMetrics, Option<String>)> {
     let (unit, label) = (a.spacing, a.label);
     let opts = ReadOptions::default();
     let (pred, _) = Reorientation::to_canonical(&read_scan(pred_path, &opts)?);
@@ -195,5 +225,9 @@ fn score(pred_path: &Path, gt_path: &Path, a: &EvalArgs) -> anyhow::Result<CaseM
         p = grid.data.iter().map(|&v| v == 1).collect();
     }
     let g = mask(&gt, gt_path, label)?;
-    Ok(evaluate_case(&p, &g, gt.dims, spacing))
+    let soft = match label {
+        Some(_) => None,
+        None => soft_values(&pred, pred_path).or_else(|| soft_values(&gt, gt_path)),
+    };
+    Ok((evaluate_case(&p, &g, gt.dims, spacing), soft))
 }

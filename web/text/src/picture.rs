@@ -12,8 +12,9 @@ use semiseg::metrics::{dice, jaccard};
 use std::io::Cursor;
 use wasm_bindgen::prelude::*;
 
-/// The largest image the page opens (pixels): 64 megapixels (a 256 MB RGBA canvas and its maps).
-pub const MAX_PIXELS: u64 = 64 << 20;
+/// The largest image the page opens (pixels): the shared readers' 64 megapixels (a 256 MB RGBA
+/// canvas and its maps).
+pub use semiseg::data::MAX_PIXELS;
 
 /// Overlay colours (RGB) of the mask and the ground truth: those of the 3D viewer
 /// (`web/src/view.rs`, another wasm module).
