@@ -90,8 +90,18 @@ phase "test: doc tests"
 cargo test --workspace --doc 2>&1 | tee -a "$log"
 # the seeded mutation fuzzer over every reader of user bytes (tests/fuzz/main.rs): any panic,
 # abort under its memory limit or hang fails the run; docs/fuzzing.md has longer runs
-phase "fuzz: 20,000 inputs of seed 1 (cargo run -p semiseg-integration --bin fuzz)"
-cargo run -q -p semiseg-integration --bin fuzz -- --inputs 20000 --seed 1
+# (the binary the test build made: `cargo run -p` alone would unify features differently and
+# rebuild the trainer)
+phase "fuzz: 20,000 inputs of seed 1 (tests/fuzz, built by the test build)"
+fuzz=$(python3 - "$scratch/build.json" <<'PY3'
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "fuzz" and m.get("executable"):
+        print(m["executable"])
+PY3
+)
+"$fuzz" --inputs 20000 --seed 1
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
 
 if [ "${SEMISEG_SKIP_BROWSER:-0}" = 1 ]; then
