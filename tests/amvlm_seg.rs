@@ -363,6 +363,27 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
         "{same} of {} pixels agree",
         a.len()
     );
+    // --checkpoint best: the student and the TMG of the best validation epoch (best/ keeps both;
+    // before, the TMG and the card's steps were the last checkpoint's)
+    assert!(tg.join("best/tmg.mpk").is_file(), "best/ has no TMG");
+    let best_state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tg.join("best/state.json")).unwrap()).unwrap();
+    let best_bundle = st.runs.join("tg-best.semiseg");
+    cli(&[
+        "export",
+        "--run",
+        s(&tg),
+        "-o",
+        s(&best_bundle),
+        "--checkpoint",
+        "best",
+    ])
+    .unwrap();
+    let card = semiseg::infer::ModelBundle::decode(&std::fs::read(&best_bundle).unwrap())
+        .unwrap()
+        .card;
+    assert_eq!(card.steps as u64, best_state["step"].as_u64().unwrap());
+    assert_eq!(card.weights, "the best on the validation cases");
     // a 3D model refuses a prompt, a 2D bundle refuses to be a 3D one
     let la = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/assets/models/la-light.semiseg");
     let err = cli(&[

@@ -1,6 +1,6 @@
 //! A trained text-guided segmentation run for inference: its configuration, its copy of the VLM
-//! (encoders and vocabulary), the student (the last checkpoint's, or `best/`'s, chosen on the
-//! validation split) and the Text Mask Generator (the last checkpoint's), all on the inference
+//! (encoders and vocabulary), the student and the Text Mask Generator of one moment of training
+//! (the last checkpoint, or `best/`, chosen on the validation split), all on the inference
 //! backend.
 
 use super::vlm::Vlm;
@@ -19,8 +19,9 @@ pub struct SegModel<B: burn::tensor::backend::Backend> {
     pub vlm: Vlm,
     /// Encoders, TMG (absent for the baselines, which train none) and student.
     pub model: TextGuidedModel<B>,
-    /// Epochs behind the student's weights.
+    /// Epochs and optimizer steps behind the student's weights.
     pub epochs: usize,
+    pub steps: usize,
 }
 
 /// Load `run`'s networks; `which` picks the student's weights.
@@ -36,23 +37,33 @@ pub fn load_seg_run<B: AutodiffBackend>(
     let last = checkpoint::latest(run)?
         .with_context(|| format!("{} has no checkpoint yet", run.root.display()))?;
     let state: super::train::SegState = checkpoint::load_state(&last)?;
-    let (student_path, epochs) = match which {
-        CheckpointArg::Last => (last.join("student"), state.epoch),
+    let last_tmg = last.join("tmg");
+    // the folder of the weights and the training state saved with them
+    let (dir, state) = match which {
+        CheckpointArg::Last => (last, state),
         CheckpointArg::Best => {
-            let p = run.best().join("student");
-            if !p.with_extension("mpk").is_file() {
+            let best = run.best();
+            if !best.join("student.mpk").is_file() {
                 anyhow::bail!(
                     "{} has no best/ student yet (written after the first epoch's validation); \
                      use --checkpoint last",
                     run.root.display()
                 );
             }
-            (p, state.best_epoch.unwrap_or(state.epoch))
+            let best_state: super::train::SegState = checkpoint::load_state(&best)?;
+            (best, best_state)
         }
     };
-    let student =
-        checkpoint::load_module(cfg.unet().init::<B>(device).valid(), &student_path, device)?;
-    let tmg_path = last.join("tmg");
+    let student = checkpoint::load_module(
+        cfg.unet().init::<B>(device).valid(),
+        &dir.join("student"),
+        device,
+    )?;
+    // the TMG of the same moment (runs from before best/ kept one: the last checkpoint's)
+    let tmg_path = [dir.join("tmg"), last_tmg]
+        .into_iter()
+        .find(|p| p.with_extension("mpk").is_file())
+        .unwrap_or_else(|| dir.join("tmg"));
     let tmg = if tmg_path.with_extension("mpk").is_file() {
         let fresh = cfg
             .text_mask_generator(vlm.cfg.embed_dim)
@@ -74,6 +85,7 @@ pub fn load_seg_run<B: AutodiffBackend>(
             },
             text_mask,
         },
-        epochs,
+        epochs: state.epoch,
+        steps: state.step,
     })
 }

@@ -297,6 +297,10 @@ impl<B: AutodiffBackend> Method for SegTraining<'_, B> {
             state.best_epoch = Some(state.epoch);
             std::fs::create_dir_all(self.run.best())?;
             checkpoint::save_module(&net, &self.run.best().join("student"))?;
+            // the TMG of this epoch too: a best/ bundle's text mask is of the same moment
+            if let Some(t) = &self.tmg {
+                checkpoint::save_module(t, &self.run.best().join("tmg"))?;
+            }
             write_atomic(
                 &self.run.best().join("state.json"),
                 serde_json::to_string_pretty(&state)?.as_bytes(),

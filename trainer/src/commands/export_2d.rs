@@ -3,7 +3,6 @@
 //! student, for `semiseg predict` and the browser page.
 
 use crate::amvlm_seg::model_io::load_seg_run;
-use crate::checkpoint;
 use crate::cli::{ExportArgs, PrecisionArg};
 use crate::output_file::create_parent;
 use crate::run_dir::{write_atomic, RunDir};
@@ -18,8 +17,6 @@ use std::path::Path;
 pub fn run(a: &ExportArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<()> {
     let device = Default::default();
     let m = load_seg_run::<Autodiff<Flex>>(&run, a.checkpoint, &device)?;
-    let last = checkpoint::latest(&run)?.context("no checkpoint")?;
-    let state: crate::amvlm_seg::train::SegState = checkpoint::load_state(&last)?;
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.manifest())?)
         .with_context(|| format!("{}: invalid manifest", run.manifest().display()))?;
     let count = |k: &str| manifest[k].as_array().map_or(0, |v| v.len());
@@ -57,7 +54,7 @@ pub fn run(a: &ExportArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<(
             format!("{data}: {} labeled images", count("labeled"))
         },
         method: method.into(),
-        steps: state.step,
+        steps: m.steps,
         weights: super::export::weights_words(a.checkpoint).into(),
         metrics: None,
         notes: a.notes.clone(),
@@ -87,7 +84,7 @@ pub fn run(a: &ExportArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<(
         m.model.nets.num_params(),
         bytes.len(),
         bundle.card.precision,
-        counted(state.step, "step"),
+        counted(m.steps, "step"),
         m.epochs,
         bundle
             .card
