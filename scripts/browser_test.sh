@@ -67,6 +67,11 @@ p2 --prompt "$first" --fuse -o "$native/2d/fused.png"
 cp tests/fixtures/image2d/other_radiograph.png "$native/2d/other.png"
 cp tests/fixtures/image2d/small_mask.png "$native/2d/small.png"
 cp www/assets/models/la-light.semiseg "$native/2d/"
+# a real DICOM chest radiograph, and two DICOMs the reader refuses (multi-frame, JPEG 2000)
+dcm=tests/fixtures/dicom
+target/debug/semiseg predict --backend cpu --model "$m2" "$dcm/chest_cr.dcm" --prompt "$first" \
+  -o "$native/2d/chest_mask.png" --text-mask "$native/2d/chest_text.png" >/dev/null
+cp "$dcm/chest_cr.dcm" "$dcm/rtdose.dcm" "$dcm/MR_small_jp2klossless.dcm" "$native/2d/"
 
 phase "browser: tests in headless Chromium"
 node tests/browser/run.mjs dist "$fixtures" "$native" "$art"

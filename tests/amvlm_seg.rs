@@ -363,6 +363,38 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
         "{same} of {} pixels agree",
         a.len()
     );
+    // a DICOM (a real chest radiograph, MONOCHROME1) is read as the page reads it: the mask at
+    // its own size
+    let dcm = semiseg_integration::fixtures().join("dicom/chest_cr.dcm");
+    let from_dicom = st.runs.join("chest_mask.png");
+    let out = cli(&[
+        "predict",
+        "--model",
+        s(&bundle),
+        s(&dcm),
+        "--prompt",
+        "Bilateral pulmonary infection, upper left lung",
+        "-o",
+        s(&from_dicom),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap();
+    assert!(out.contains("foreground pixels of 143888 "), "{out}");
+    let img = image::open(&from_dicom).unwrap();
+    assert_eq!((img.width(), img.height()), (368, 391));
+    let err = cli(&[
+        "predict",
+        "--model",
+        s(&bundle),
+        s(&semiseg_integration::fixtures().join("dicom/rtdose.dcm")),
+        "-o",
+        s(&st.runs.join("dose.png")),
+        "--backend",
+        "cpu",
+    ])
+    .unwrap_err();
+    assert!(err.contains("holds 15 frames"), "{err}");
     // --checkpoint best: the student and the TMG of the best validation epoch (best/ keeps both;
     // before, the TMG and the card's steps were the last checkpoint's)
     assert!(tg.join("best/tmg.mpk").is_file(), "best/ has no TMG");
@@ -436,7 +468,7 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
     std::fs::write(&text, "not an image").unwrap();
     assert!(args(&tg, &text, "upper left")
         .unwrap_err()
-        .contains("not an image"));
+        .contains("not a readable PNG, JPEG, TIFF or DICOM image"));
     assert!(!bad.exists());
 }
 

@@ -9,6 +9,7 @@ mod amvlm;
 mod amvlm_seg;
 mod bert;
 mod cli;
+mod dicom;
 mod la2018;
 mod lvit;
 mod metrics;

@@ -541,7 +541,7 @@ for (const p of PLANES) {
 const TRUTH_WORDS = new Set(['label', 'labels', 'mask', 'masks', 'seg', 'segmentation', 'truth',
   'groundtruth', 'gt', 'laendo', 'manual', 'annotation']);
 function namesTruth(name) {
-  const words = name.replace(/\.(nii|nrrd|nhdr|gz|png|jpe?g|tiff?)$/gi, '')
+  const words = name.replace(/\.(nii|nrrd|nhdr|gz|png|jpe?g|tiff?|dcm)$/gi, '')
     .replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/);
   return words.some((w) => TRUTH_WORDS.has(w));
 }

@@ -78,6 +78,7 @@ export function setup2d(ctx) {
     document.body.dataset.scans = String(Number(document.body.dataset.scans || 0) + 1);
     $('result-info').textContent = 'not segmented yet';
     $('prompt-words').textContent = '';
+    showWordMaps(null);
     $('metrics').hidden = true;
     ctx.setMode('2d');
     status(`Opened ${name}. Type what to find and press Enter or Segment.${stopped}`);
@@ -156,6 +157,37 @@ export function setup2d(ctx) {
     $('prompt-words').innerHTML = `Prompt: ${html}${notes.length ? ` <span class="note">(${notes.join('; ')})</span>` : ''}`;
   }
 
+  // Clickable words: each shows its pre-trained similarity to every patch of the image (the VLM's
+  // word-to-patch cosine, min to max as blue to red) in place of the text mask; again to hide.
+  function showWordMaps(wm) {
+    const box = $('word-maps');
+    state.wordMap = null;
+    if (!wm || !wm.words.length) { box.hidden = true; box.innerHTML = ''; return; }
+    const n = wm.grid * wm.grid;
+    box.innerHTML = 'Click a word to see where the model relates it to the image: '
+      + wm.words.map(([slot, w]) => `<button type="button" data-slot="${slot}" aria-pressed="false"${w === '[UNK]' ? ' class="unknown" title="not in the model\'s vocabulary"' : ''}>${esc(w)}</button>`).join('');
+    box.hidden = false;
+    for (const b of box.querySelectorAll('button')) {
+      b.addEventListener('click', () => {
+        const slot = Number(b.dataset.slot), word = b.textContent;
+        const on = state.wordMap !== slot;
+        for (const o of box.querySelectorAll('button')) o.setAttribute('aria-pressed', String(on && o === b));
+        try {
+          if (on) {
+            const [lo, hi] = state.pic.set_word_map(wm.grid, wm.maps.subarray(slot * n, (slot + 1) * n));
+            state.wordMap = slot;
+            status(`The similarity of “${word}” to each part of the image (pre-trained word-to-patch cosine, ${lo.toFixed(2)} blue to ${hi.toFixed(2)} red); click it again for the text mask.`);
+          } else {
+            state.pic.set_word_map(wm.grid, new Float32Array(0));
+            state.wordMap = null;
+            status('The text mask again.');
+          }
+        } catch (e) { showError(errText(e)); return; }
+        draw();
+      });
+    }
+  }
+
   /** A worker result; false when it belongs to an image no longer open (dropped). */
   function onResult(data) {
     if (data.imageKey !== state.picKey) return false;
@@ -175,6 +207,7 @@ export function setup2d(ctx) {
       prompt <strong id="prompt-ms">${ms(data.promptMs)}</strong>`}.</p>
       <p><span id="mask-pixels">${fg}</span> foreground pixels (${(100 * fg / total).toFixed(1)}%)${fused ? ', steered by the prompt' : ''}.</p>`;
     if (req.prompt && data.text) showWords(req.prompt, data.words);
+    showWordMaps(data.text ? data.wordMaps : null);
     const took = data.embedMs === null ? `prompt ${ms(data.promptMs || 0)}, image cached` : `${ms((data.embedMs || 0) + (data.promptMs || 0))}`;
     status(`Done: ${data.backend}, ${took}.`);
     showMetrics();

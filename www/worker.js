@@ -80,10 +80,16 @@ async function segment2d(data) {
     [text, fused] = await seg.prompt(data.prompt, data.fuse);
     promptMs = performance.now() - t0;
   }
+  // each word's pre-trained similarity over the image, for the page's clickable words
+  let wordMaps = null;
+  if (data.prompt && seg.has_text_mask()) {
+    const [list, maps, grid] = await seg.word_maps(data.prompt);
+    wordMaps = { words: JSON.parse(list), maps, grid };
+  }
   const memoryBytes = engine.wasm.memory.buffer.byteLength;
   self.postMessage({
     type: 'done2d', imageKey: data.imageKey, requestId: data.requestId, backend: name, size: seg.size(),
-    prob, text, fused: fused || null, embedMs, promptMs, words, memoryBytes,
+    prob, text, fused: fused || null, embedMs, promptMs, words, wordMaps, memoryBytes,
   });
 }
 

@@ -65,6 +65,28 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     await page.screenshot({ path: path.join(artifacts, '2d-sample-cpu.png'), fullPage: true });
   });
 
+  const canvas2d = () => page.evaluate(() => { const c = document.getElementById('canvas2d'); return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); });
+
+  await check('2D: clicking a word of the prompt shows its pre-trained similarity over the image; clicking it again, the text mask', async () => {
+    const buttons = page.locator('#word-maps button');
+    const words = await buttons.allTextContents();
+    const said = prompts.first.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+    assert(words.length === said.length && words.every((w, i) => w === said[i]), `words ${JSON.stringify(words)} for ${prompts.first}`);
+    const before = await canvas2d();
+    const last = buttons.nth(words.length - 1);
+    await last.click();
+    const msg = await text('#status');
+    assert(msg.includes(`similarity of “${words[words.length - 1]}”`), msg);
+    assert((await last.getAttribute('aria-pressed')) === 'true', 'the word is not marked as shown');
+    const shown = await canvas2d();
+    const changed = shown.filter((v, i) => v !== before[i]).length;
+    assert(changed > 0, 'the word map did not change the picture');
+    await last.click();
+    const back = await canvas2d();
+    assert(back.every((v, i) => v === before[i]), 'clicking the word again did not bring the text mask back');
+    results.push(`      2D word map of "${words[words.length - 1]}": ${changed} of ${before.length} canvas values changed; ${msg.match(/cosine, ([^)]*)\)/)?.[1] ?? ''}`);
+  });
+
   await check('2D: a new prompt (Enter) reuses the image embedding and equals predict; the fused mask equals predict --fuse', async () => {
     await page.fill('#prompt', prompts.second);
     await segment2d('cpu', 'enter');
@@ -107,9 +129,11 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
   huge.writeUInt32BE(crc32(huge.subarray(12, 29)), 29);
   const dicom = Buffer.alloc(200); dicom.write('DICM', 128, 'latin1');
   for (const [name, bytes, want] of [
-    ['notes.png', Buffer.from('not an image'), 'not a PNG, JPEG or TIFF'],
+    ['notes.png', Buffer.from('not an image'), 'not a PNG, JPEG, TIFF or DICOM'],
     ['huge.png', huge, 'more than this page handles'],
-    ['slice.dcm', dicom, 'DICOM'],
+    ['slice.dcm', dicom, 'damaged DICOM'],
+    ['rtdose.dcm', fs.readFileSync(path.join(nativeDir, '2d', 'rtdose.dcm')), 'holds 15 frames'],
+    ['mr_j2k.dcm', fs.readFileSync(path.join(nativeDir, '2d', 'MR_small_jp2klossless.dcm')), 'JPEG 2000'],
   ]) {
     await check(`2D: bad image ${name} shows a message`, async () => {
       await page.locator('#scan-file').setInputFiles(bad(name, bytes));
@@ -117,6 +141,33 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
       assert(msg.includes(want), msg);
     });
   }
+
+  await check('2D: a real DICOM chest radiograph opens in its own window, window/level redraws it, and it segments as semiseg predict --prompt does', async () => {
+    await page.locator('#scan-file').setInputFiles(path.join(nativeDir, '2d', 'chest_cr.dcm'));
+    await page.waitForFunction(() => document.getElementById('scan-info').textContent.startsWith('chest_cr.dcm'), null, { timeout: 20000, polling: 100 });
+    const info = await text('#scan-info');
+    assert(info.includes('CR chest 368×391 pixels, grey 15-bit MONOCHROME1, DICOM'), info);
+    // the file's window: centre 15000, width 30000 (DICOM's linear rule: 0 to 29999)
+    const lo = Number(await page.inputValue('#win2d-lo')), hi = Number(await page.inputValue('#win2d-hi'));
+    assert(lo === 0 && hi === 29999, `window ${lo} to ${hi}`);
+    const before = await canvas2d();
+    await page.fill('#win2d-lo', '8000');
+    await page.fill('#win2d-hi', '20000');
+    await page.locator('#win2d-hi').dispatchEvent('change');
+    const after = await canvas2d();
+    const changed = before.filter((v, i) => v !== after[i]).length;
+    assert(changed > before.length / 4, `window/level changed ${changed} of ${before.length} values`);
+    await page.fill('#prompt', prompts.first);
+    await segment2d('cpu');
+    const mask = await download('#download'), tmask = await download('#download-text');
+    assert(mask.name === 'chest_cr_mask.png' && tmask.name === 'chest_cr_text_mask.png', `${mask.name}, ${tmask.name}`);
+    const nat = native('chest_mask.png');
+    const same = mask.png.data.filter((v, i) => v === nat.data[i]).length;
+    assert(mask.png.w === 368 && mask.png.h === 391 && same >= 0.999 * nat.data.length, `mask: ${same} of ${nat.data.length} pixels as predict's`);
+    const worst = sameMaps(tmask.png, native('chest_text.png'), 'DICOM text mask', 1);
+    results.push(`      2D DICOM chest radiograph (368×391) on cpu: image ${await text('#embed-ms')}, prompt ${await text('#prompt-ms')}; mask ${same} of ${nat.data.length} pixels as predict's, text mask within ${worst} grey levels`);
+    await page.screenshot({ path: path.join(artifacts, '2d-dicom-cpu.png'), fullPage: true });
+  });
 
   await check('2D: a ground truth of another size and a 3D bundle are refused with a message', async () => {
     await page.locator('#truth-file').setInputFiles(bad('small_mask.png', Buffer.from(fs.readFileSync(path.join(nativeDir, '2d', 'small.png')))));

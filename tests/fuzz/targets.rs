@@ -5,7 +5,7 @@
 use super::mutate;
 use super::rng::Rng;
 use burn::backend::Flex;
-use semiseg::data::{Image2d, LvitDataset, LvitSplit, Mask2d, MaskResize};
+use semiseg::data::{bytes_dimensions, Image2d, LvitDataset, LvitSplit, Mask2d, MaskResize};
 use semiseg::infer::{prepare_prompt, ModelBundle, ModelCard, Precision};
 use semiseg::nets::VNetConfig;
 use semiseg::text::TextTokenizer;
@@ -167,6 +167,16 @@ fn images() -> Vec<Input> {
         .write_to(&mut bytes, image::ImageFormat::Png)
         .unwrap();
     out.push(Input::one("g16.png", bytes.into_inner()));
+    // DICOM (data/dicom.rs): explicit and implicit VR, RLE, JPEG, planar colour
+    for name in [
+        "MR_small.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_RLE.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "SC_rgb_planar.dcm",
+    ] {
+        out.push(Input::one(name, read(fixtures().join("dicom").join(name))));
+    }
     out
 }
 
@@ -339,10 +349,12 @@ impl Seeds {
                 let mask = Mask2d::from_bytes(bytes, name, 8, MaskResize::Nearest)
                     .map(drop)
                     .map_err(|e| s(&e));
+                let size = bytes_dimensions(bytes, name).map(drop).map_err(|e| s(&e));
                 Image2d::from_bytes(bytes, name, 8)
                     .map(drop)
                     .map_err(|e| s(&e))
                     .and(mask)
+                    .and(size)
             }
             Kind::Lvit => {
                 input.write(dir).map_err(|e| s(&e))?;
@@ -470,8 +482,14 @@ fn mutate_input(kind: Kind, rng: &mut Rng, input: &mut Input, other: &[u8]) {
             }
         }
         Kind::Image2d => {
-            let data = &mut input.files[0].1;
-            mutate::bytes(rng, data, Some(0..64), other);
+            let (name, data) = &mut input.files[0];
+            // a DICOM's header follows its 128-byte preamble
+            let head = if name.ends_with(".dcm") {
+                128..data.len().min(1200)
+            } else {
+                0..64
+            };
+            mutate::bytes(rng, data, Some(head), other);
         }
         Kind::Lvit => match rng.below(10) {
             0..=2 => {

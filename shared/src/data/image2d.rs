@@ -13,6 +13,7 @@
 //! images are RGB; [`Image2d::swap_red_blue`] gives the BGR order where weights trained on cv2's
 //! order are reused.
 
+use super::dicom::{dicom_dimensions, is_dicom, read_dicom};
 use image::DynamicImage;
 use std::path::{Path, PathBuf};
 
@@ -27,8 +28,10 @@ pub enum Image2dError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error("{name}: not a readable PNG, JPEG or TIFF image ({reason})")]
+    #[error("{name}: not a readable PNG, JPEG, TIFF or DICOM image ({reason})")]
     Decode { name: String, reason: String },
+    #[error("{name}: {reason}")]
+    Dicom { name: String, reason: String },
     #[error("{name}: the image has no pixels ({width} x {height})")]
     Empty {
         name: String,
@@ -95,6 +98,21 @@ pub fn image_dimensions(path: &Path) -> Result<(u32, u32), Image2dError> {
         .with_guessed_format()
         .map_err(io)?;
     checked_dimensions(reader, &path.display().to_string())
+}
+
+/// An image's width and height from its bytes' header alone (PNG, JPEG, TIFF or DICOM), checked
+/// as [`image_dimensions`].
+pub fn bytes_dimensions(bytes: &[u8], name: &str) -> Result<(u32, u32), Image2dError> {
+    if is_dicom(bytes) {
+        return dicom_dimensions(bytes, name);
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Image2dError::Decode {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })?;
+    checked_dimensions(reader, name)
 }
 
 fn checked_dimensions<R: std::io::BufRead + std::io::Seek>(
@@ -259,8 +277,23 @@ impl Image2d {
     /// Gray images are repeated over the three channels and alpha is dropped (as `cv2.imread`).
     /// 8-bit images are rounded to whole grey levels after resizing, as cv2 returns `uint8`, then
     /// divided by 255; 16-bit and float images keep their precision (16-bit divided by 65535).
+    ///
+    /// A DICOM file (see `data/dicom.rs`) is read through its own display window as 8-bit.
     pub fn from_bytes(bytes: &[u8], name: &str, size: usize) -> Result<Image2d, Image2dError> {
         check_size(size)?;
+        if is_dicom(bytes) {
+            let d = read_dicom(bytes, name)?;
+            let eight = d.to_8bit();
+            if d.channels == 1 {
+                return Self::from_gray8(&eight, d.width, d.height, size);
+            }
+            let src: Vec<f32> = eight.iter().map(|&v| v as f32).collect();
+            let rgb: Vec<f32> = resize_linear(&src, d.width, d.height, 3, size, size)
+                .into_iter()
+                .map(|v| v.round().clamp(0.0, 255.0) / 255.0)
+                .collect();
+            return Ok(Self::from_interleaved(&rgb, size));
+        }
         let img = decode(bytes, name)?;
         let (w, h) = (img.width() as usize, img.height() as usize);
         let eight_bit = matches!(

@@ -3,6 +3,7 @@
 
 mod augment;
 mod augment2d;
+mod dicom;
 mod image2d;
 mod la_preprocess;
 mod lvit;
@@ -13,9 +14,10 @@ mod synthetic3d;
 
 pub use augment::{random_crop, random_rot_flip, Grid};
 pub use augment2d::Augment2d;
+pub use dicom::{dicom_dimensions, is_dicom, read_dicom, DicomImage};
 pub use image2d::{
-    image_dimensions, resize_linear, resize_nearest, Image2d, Image2dError, Mask2d, MaskResize,
-    DEFAULT_IMAGE_SIZE, MAX_PIXELS,
+    bytes_dimensions, image_dimensions, resize_linear, resize_nearest, Image2d, Image2dError,
+    Mask2d, MaskResize, DEFAULT_IMAGE_SIZE, MAX_PIXELS,
 };
 pub use la_preprocess::{
     bounding_box, la_crop, preprocess_la, zscore, LaCase, LA_LABEL_VALUE, LA_MARGIN, LA_PATCH_XY,

@@ -5,10 +5,11 @@
 //! encoders and the Text Mask Generator give the text mask; the fused mask `σ(z_student + z_text)`
 //! is the student's logit steered by the prompt (the fusion A6 [P] uses for pseudo labels).
 
+use super::Prompt;
 use crate::amvlm::{AmvlmEncoders, TextMaskForm, TextMaskGenerator};
 use crate::data::{resize_linear, Image2d};
 use crate::nets::UNet2d;
-use crate::text::Encoded;
+use crate::text::{Encoded, PAD, SEP};
 use burn::module::Module;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
@@ -114,6 +115,37 @@ impl<B: Backend> TextGuidedModel<B> {
         self.fused_map(image, prompt, device).map(to_vec)
     }
 
+    /// The pre-trained word-to-patch similarity of each word of `prompt` over `image` (issue 23:
+    /// a word clicked in the page): the cosine of the text encoder's word slot `W_k` (A2, the
+    /// local head) with each patch embedding `P_n`, `[1, L−1, g, g]` over the `g × g` patch grid,
+    /// with the slots that are the user's words (not `[SEP]`, punctuation or the training's
+    /// `EOF XXX` padding of short texts, spec A1): `(slot, word)`.
+    pub fn word_maps(
+        &self,
+        image: &EmbeddedImage<B>,
+        prompt: &Prompt,
+        device: &B::Device,
+    ) -> (Vec<(usize, String)>, Tensor<B, 4>) {
+        let t = self
+            .nets
+            .encoders
+            .encode_text(std::slice::from_ref(&prompt.encoded), device);
+        let [_, n, _] = image.patches.dims();
+        let g = (n as f64).sqrt().round() as usize;
+        let [_, k, _] = t.words.dims();
+        // both are unit vectors (the heads normalise): the dot product is the cosine
+        let sims = t.words.matmul(image.patches.clone().swap_dims(1, 2));
+        let words = t.strings[0]
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.as_str() != SEP && w.as_str() != PAD)
+            .filter(|(_, w)| w.chars().any(char::is_alphanumeric))
+            .take(prompt.words.len())
+            .map(|(i, w)| (i, w.clone()))
+            .collect();
+        (words, sims.reshape([1, k, g, g]))
+    }
+
     #[allow(clippy::type_complexity)]
     fn dense_and_text(
         &self,
@@ -151,6 +183,70 @@ pub fn map_to_gray8(map: &[f32], binary: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::amvlm::AmvlmConfig;
+    use crate::nets::UNet2dConfig;
+    use crate::text::TextTokenizer;
+    use burn::backend::Flex;
+
+    #[test]
+    fn word_maps_are_each_words_cosine_with_each_patch() {
+        let dev = Default::default();
+        let cfg = AmvlmConfig::tiny();
+        let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nupper\nleft\nlung\n##s\n,\n";
+        let tok = TextTokenizer::from_vocab_text(vocab, true)
+            .unwrap()
+            .with_max_len(cfg.max_text_len)
+            .unwrap();
+        let model = TextGuidedModel::<Flex> {
+            nets: TextGuidedNets {
+                encoders: cfg.init::<Flex>(tok.vocab_size(), &dev).encoders,
+                tmg: None,
+                student: UNet2dConfig::new().with_width(2).init(&dev),
+            },
+            text_mask: TextMaskForm::default(),
+        };
+        let s = cfg.image_size;
+        let pixels: Vec<f32> = (0..3 * s * s)
+            .map(|i| ((i * 37) % 101) as f32 / 100.0)
+            .collect();
+        let image = model.embed(
+            &Image2d {
+                size: s,
+                data: pixels,
+            },
+            &dev,
+        );
+        // padded as training texts were ("upper, left lungs EOF XXX EOF XXX ...", spec A1)
+        assert!(cfg.pad_short_text);
+        let prompt = super::super::prepare_prompt("upper, left lungs", &tok, &cfg).unwrap();
+        let (words, maps) = model.word_maps(&image, &prompt, &dev);
+        let names: Vec<&str> = words.iter().map(|(_, w)| w.as_str()).collect();
+        assert_eq!(
+            names,
+            ["upper", "left", "lungs"],
+            "the comma, the padding and [SEP] are not the user's words"
+        );
+        // independently: the word slot and every patch as plain vectors, dotted by hand
+        let t = model
+            .nets
+            .encoders
+            .encode_text(std::slice::from_ref(&prompt.encoded), &dev);
+        let w: Vec<f32> = t.words.into_data().to_vec().unwrap();
+        let p: Vec<f32> = image.patches.into_data().to_vec().unwrap();
+        let [_, k, g, _] = maps.dims();
+        let m: Vec<f32> = maps.into_data().to_vec().unwrap();
+        let d = cfg.embed_dim;
+        let n = g * g;
+        assert_eq!(n * d, p.len());
+        for &(slot, _) in &words {
+            assert!(slot < k);
+            for patch in [0, n / 2, n - 1] {
+                let dot: f32 = (0..d).map(|c| w[slot * d + c] * p[patch * d + c]).sum();
+                assert!((m[slot * n + patch] - dot).abs() < 1e-5);
+                assert!(dot.abs() <= 1.0 + 1e-5, "unit vectors: a cosine");
+            }
+        }
+    }
 
     #[test]
     fn maps_to_the_image_size_and_to_grey_levels() {

@@ -9,7 +9,7 @@ use crate::output_file::{check_new_file, create_parent};
 use crate::run_dir::{write_atomic, RunDir};
 use crate::with_backend;
 use anyhow::{bail, Context};
-use semiseg::data::Image2d;
+use semiseg::data::{bytes_dimensions, Image2d};
 use semiseg::infer::{map_to_gray8, map_to_image};
 use semiseg::infer::{prepare_prompt, ModelBundle};
 use std::io::Write;
@@ -45,15 +45,7 @@ pub fn run(a: &PredictArgs, source: Source2d, out: &mut dyn Write) -> anyhow::Re
     let prompt = a.prompt.clone();
     let bytes =
         std::fs::read(&a.scan).with_context(|| format!("cannot read {}", a.scan.display()))?;
-    let (width, height) = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()?
-        .into_dimensions()
-        .with_context(|| {
-            format!(
-                "{}: not an image this model reads (PNG, JPEG or TIFF)",
-                a.scan.display()
-            )
-        })?;
+    let (width, height) = bytes_dimensions(&bytes, &a.scan.display().to_string())?;
     let (w, h) = (width as usize, height as usize);
     let backend = crate::backend::select(a.backend)?;
     let t0 = Instant::now();

@@ -9,7 +9,9 @@ use burn::backend::{Flex, Wgpu};
 use burn::tensor::{backend::Backend, Tensor};
 use semiseg::amvlm::AmvlmConfig;
 use semiseg::data::Image2d;
-use semiseg::infer::{prepare_prompt, EmbeddedImage, ModelBundle, ModelCard, TextGuidedModel};
+use semiseg::infer::{
+    prepare_prompt, EmbeddedImage, ModelBundle, ModelCard, Prompt, TextGuidedModel,
+};
 use semiseg::text::{Encoded, TextTokenizer};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -128,6 +130,22 @@ impl<B: Backend> Loaded2d<B> {
         };
         Ok((text, fused))
     }
+
+    /// Each word's pre-trained similarity over the kept image: `(slot, word)`s, the maps
+    /// (`[L−1, g, g]` row-major) and `g`.
+    async fn word_maps(
+        &self,
+        prompt: &Prompt,
+    ) -> Result<(Vec<(usize, String)>, Vec<f32>, usize), JsValue> {
+        let emb = self
+            .image
+            .borrow()
+            .clone()
+            .ok_or_else(|| JsError::new("no image embedded yet"))?;
+        let (words, maps) = self.model.word_maps(&emb, prompt, &self.device);
+        let grid = maps.dims()[2];
+        Ok((words, read_map(maps).await?, grid))
+    }
 }
 
 #[wasm_bindgen]
@@ -196,6 +214,28 @@ impl TextSegmenter {
                 Some(f) => js_sys::Float32Array::from(f.as_slice()).into(),
                 None => JsValue::UNDEFINED,
             });
+            Ok(out.into())
+        })
+    }
+
+    /// Each word of `prompt` against every patch of the embedded image (the pre-trained
+    /// word-to-patch similarity, shared `TextGuidedModel::word_maps`): resolves to
+    /// `[words, maps, grid]`, `words` a JSON list of `[slot, word]`, `maps` `slots × grid²` values.
+    pub fn word_maps(&self, prompt: String) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        let prepared = prepare_prompt(&prompt, &self.tokenizer, &self.vlm);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let p = prepared.map_err(|e| JsError::new(&e.to_string()))?;
+            let (words, maps, grid) = match &*engine {
+                Engine2d::WebGpu(l) => l.word_maps(&p).await?,
+                Engine2d::Cpu(l) => l.word_maps(&p).await?,
+            };
+            let out = js_sys::Array::new();
+            out.push(&JsValue::from_str(
+                &serde_json::to_string(&words).expect("plain data"),
+            ));
+            out.push(&js_sys::Float32Array::from(maps.as_slice()));
+            out.push(&JsValue::from(grid as u32));
             Ok(out.into())
         })
     }

@@ -1,4 +1,4 @@
-//! An opened 2D image in the page (PNG, JPEG or TIFF): what is drawn (its own pixels, any depth,
+//! An opened 2D image in the page (PNG, JPEG, TIFF or single-frame DICOM): what is drawn (its own pixels, any depth,
 //! with window/level), the text-guided model's maps brought back to the image's own size by the
 //! shared `map_to_image` (as `semiseg predict --prompt`), a ground-truth mask with Dice and IoU
 //! from the shared metrics, and the downloads (the same 8-bit PNGs `predict` writes).
@@ -7,6 +7,7 @@
 //! natively; the `#[wasm_bindgen]` methods only turn errors into JavaScript exceptions.
 
 use image::{DynamicImage, ImageFormat, ImageReader};
+use semiseg::data::read_dicom;
 use semiseg::infer::{map_to_gray8, map_to_image};
 use semiseg::metrics::{dice, jaccard};
 use std::io::Cursor;
@@ -31,17 +32,18 @@ fn format_name(f: ImageFormat) -> &'static str {
     }
 }
 
-/// Whether `bytes` look like a DICOM file (the "DICM" marker after the 128-byte preamble).
+/// Whether `bytes` look like a DICOM file (the "DICM" marker after the 128-byte preamble, or the
+/// name).
 pub fn is_dicom(name: &str, bytes: &[u8]) -> bool {
-    bytes.get(128..132) == Some(b"DICM") || name.to_ascii_lowercase().ends_with(".dcm")
+    semiseg::data::is_dicom(bytes) || name.to_ascii_lowercase().ends_with(".dcm")
 }
 
 /// Decode `bytes` as PNG, JPEG or TIFF after checking the header's dimensions.
 pub fn decode_checked(name: &str, bytes: &[u8]) -> Result<(DynamicImage, ImageFormat), String> {
     if is_dicom(name, bytes) {
         return Err(format!(
-            "{name} is a DICOM file; this page does not read DICOM yet. Export the image as PNG \
-             (16-bit PNG keeps the full range), e.g. with `dcmj2pnm` or pydicom, and open that"
+            "{name} is a DICOM file; a ground-truth mask is read from a PNG, JPEG or TIFF of the \
+             image's size (a DICOM can be opened as the image)"
         ));
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
@@ -53,8 +55,8 @@ pub fn decode_checked(name: &str, bytes: &[u8]) -> Result<(DynamicImage, ImageFo
         Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Tiff)) => f,
         _ => {
             return Err(format!(
-                "{name} is not a PNG, JPEG or TIFF image (the 2D images this page opens), nor a \
-                 NIfTI or NRRD scan"
+                "{name} is not a PNG, JPEG, TIFF or DICOM image (the 2D images this page opens), \
+                 nor a NIfTI or NRRD scan"
             ))
         }
     };
@@ -101,15 +103,41 @@ pub struct Picture {
     /// The decoded values, interleaved, in the file's own units (0..255, 0..65535 or floats).
     pixels: Vec<f32>,
     describe: String,
+    /// The file's own display window (DICOM), else the values' range.
+    window: Option<(f32, f32)>,
+    /// MONOCHROME1 (DICOM): the lowest value is drawn white.
+    inverted: bool,
     /// The student's (or the fused) probability at the image's size.
     mask: Option<Vec<f32>>,
     /// The prompt's text mask at the image's size.
     text: Option<Vec<f32>>,
     truth: Option<Vec<bool>>,
+    /// A clicked word's similarity over the image (min to max as 0 to 1), drawn in place of
+    /// the text mask while set.
+    word: Option<Vec<f32>>,
 }
 
 impl Picture {
     pub fn open_inner(name: &str, bytes: &[u8]) -> Result<Picture, String> {
+        if is_dicom(name, bytes) {
+            // the shared reader, as `semiseg predict` reads it (data/dicom.rs)
+            let d = read_dicom(bytes, name).map_err(|e| e.to_string())?;
+            return Ok(Picture {
+                name: name.to_string(),
+                width: d.width,
+                height: d.height,
+                channels: d.channels,
+                bits: d.bits,
+                pixels: d.values,
+                describe: d.describe,
+                window: Some(d.window),
+                inverted: d.inverted,
+                mask: None,
+                text: None,
+                truth: None,
+                word: None,
+            });
+        }
         let (img, format) = decode_checked(name, bytes)?;
         let (width, height) = (img.width() as usize, img.height() as usize);
         let colour = img.color();
@@ -156,9 +184,12 @@ impl Picture {
             bits,
             pixels,
             describe,
+            window: None,
+            inverted: false,
             mask: None,
             text: None,
             truth: None,
+            word: None,
         })
     }
 
@@ -181,7 +212,31 @@ impl Picture {
         let fg = mask.iter().filter(|&&v| v > 0.5).count();
         self.mask = Some(mask);
         self.text = text.map(|t| map_to_image(t, size, w, h));
+        self.word = None;
         Ok(fg)
+    }
+
+    /// Show a word's similarity map (`grid × grid` cosines, row-major) over the image: scaled
+    /// from its lowest (0) to its highest value (1) and brought to the image's size as the
+    /// model's maps are; `None` clears it. Returns the map's lowest and highest cosine.
+    pub fn set_word_map_inner(
+        &mut self,
+        grid: usize,
+        map: Option<&[f32]>,
+    ) -> Result<(f32, f32), String> {
+        let Some(map) = map else {
+            self.word = None;
+            return Ok((0.0, 0.0));
+        };
+        if grid == 0 || map.len() != grid * grid || map.iter().any(|v| !v.is_finite()) {
+            return Err(format!("a word map needs {grid}×{grid} finite values"));
+        }
+        let lo = map.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        let scaled: Vec<f32> = map.iter().map(|v| (v - lo) / span).collect();
+        self.word = Some(map_to_image(&scaled, grid, self.width, self.height));
+        Ok((lo, hi))
     }
 
     /// A ground-truth mask of the same size: a pixel is foreground when any channel is non-zero.
@@ -219,6 +274,9 @@ impl Picture {
 
     /// The display window: the lowest and highest value (8-bit images: 0 to 255).
     pub fn default_window_inner(&self) -> (f32, f32) {
+        if let Some(w) = self.window {
+            return w;
+        }
         if self.bits == 8 {
             return (0.0, 255.0);
         }
@@ -250,8 +308,15 @@ impl Picture {
             for (k, p) in px.iter_mut().enumerate() {
                 let c = if self.channels == 1 { 0 } else { k };
                 *p = ((self.pixels[i * self.channels + c] - lo) * scale).clamp(0.0, 255.0);
+                if self.inverted {
+                    *p = 255.0 - *p;
+                }
             }
-            if let (Some(t), true) = (&self.text, view.text) {
+            let heat = match &self.word {
+                Some(w) => Some(w),
+                None => self.text.as_ref().filter(|_| view.text),
+            };
+            if let Some(t) = heat {
                 let v = t[i].clamp(0.0, 1.0);
                 let a = view.text_opacity.clamp(0.0, 1.0) * v;
                 let heat = heat_rgb(v);
@@ -296,7 +361,7 @@ impl Picture {
 
     fn stem(&self) -> &str {
         let lower = self.name.to_ascii_lowercase();
-        for ext in [".png", ".jpeg", ".jpg", ".tiff", ".tif"] {
+        for ext in [".png", ".jpeg", ".jpg", ".tiff", ".tif", ".dcm", ".dicom"] {
             if lower.ends_with(ext) {
                 return &self.name[..self.name.len() - ext.len()];
             }
@@ -401,6 +466,14 @@ impl Picture {
         self.mask.is_some()
     }
 
+    /// Show a word's similarity map (see `set_word_map_inner`); an empty `map` clears it.
+    /// Returns `[lowest, highest]` cosine.
+    pub fn set_word_map(&mut self, grid: u32, map: &[f32]) -> Result<Vec<f32>, JsError> {
+        let map = (!map.is_empty()).then_some(map);
+        let (lo, hi) = self.set_word_map_inner(grid as usize, map).map_err(js)?;
+        Ok(vec![lo, hi])
+    }
+
     pub fn has_text(&self) -> bool {
         self.text.is_some()
     }
@@ -472,11 +545,39 @@ mod tests {
         let e = Picture::open_inner("notes.png", b"not an image")
             .err()
             .unwrap();
-        assert!(e.contains("not a PNG, JPEG or TIFF"), "{e}");
+        assert!(e.contains("not a PNG, JPEG, TIFF or DICOM"), "{e}");
         let mut dicom = vec![0u8; 132];
         dicom[128..].copy_from_slice(b"DICM");
         let e = Picture::open_inner("x-ray", &dicom).err().unwrap();
-        assert!(e.contains("DICOM"), "{e}");
+        assert!(e.contains("damaged DICOM"), "{e}");
+        // a real chest radiograph (MONOCHROME1): the file's window, drawn inverted, and the
+        // downloads named after it
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/dicom/chest_cr.dcm"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        let p = Picture::open_inner("chest_cr.dcm", &bytes).unwrap();
+        let d = semiseg::data::read_dicom(&bytes, "chest_cr.dcm").unwrap();
+        assert_eq!((p.width, p.height, p.channels), (368, 391, 1));
+        assert_eq!(p.default_window_inner(), d.window);
+        assert!(p.describe.contains("CR chest") && p.describe.contains("MONOCHROME1"));
+        let (lo, hi) = d.window;
+        let rgba = p.render_inner((lo, hi), &View::new(false, false, false, 0.5, 0.5));
+        for i in [0, 5000, 100_000, d.values.len() - 1] {
+            let g = ((d.values[i] - lo) * 255.0 / (hi - lo)).clamp(0.0, 255.0);
+            let want = (255.0 - g) as u8;
+            assert_eq!(
+                &rgba[4 * i..4 * i + 4],
+                &[want, want, want, 255],
+                "pixel {i}"
+            );
+        }
+        assert_eq!(p.mask_file_name(), "chest_cr_mask.png");
+        // a DICOM is no ground truth: that is a PNG, JPEG or TIFF
+        let mut p = p;
+        let e = p.open_truth_inner("chest_cr.dcm", &bytes).err().unwrap();
+        assert!(e.contains("ground-truth mask is read from a PNG"), "{e}");
         // a truncated PNG: its header reads, its pixels do not
         let full = grey(64, 64, |x, y| (x * y) as u8);
         let e = Picture::open_inner("cut.png", &full[..full.len() / 2])
@@ -545,6 +646,33 @@ mod tests {
         assert_eq!(back.as_raw(), &[255, 255, 0, 0, 255, 255, 0, 0]);
         assert_eq!(p.mask_file_name(), "img_mask.png");
         assert_eq!(p.text_file_name(), "img_text_mask.png");
+    }
+
+    #[test]
+    fn a_word_map_is_scaled_min_to_max_and_drawn_in_place_of_the_text_mask() {
+        let mut p = Picture::open_inner("a.png", &grey(4, 2, |_, _| 0)).unwrap();
+        // cosines -0.2 .. 0.6 on a 2×2 grid: scaled to 0 .. 1, then to the image's 4×2 pixels
+        let (lo, hi) = p
+            .set_word_map_inner(2, Some(&[-0.2, 0.6, 0.2, 0.2]))
+            .unwrap();
+        assert_eq!((lo, hi), (-0.2, 0.6));
+        let w = p.word.clone().unwrap();
+        assert_eq!(w.len(), 8);
+        assert_eq!(&w[..4], &[0.0, 0.25, 0.75, 1.0]);
+        // drawn with the text opacity, even with the text mask switched off: the highest
+        // similarity is red (heat_rgb(1))
+        let rgba = p.render_inner((0.0, 255.0), &View::new(false, false, false, 0.5, 1.0));
+        let red = heat_rgb(1.0);
+        assert_eq!(&rgba[12..15], &[red[0] as u8, red[1] as u8, red[2] as u8]);
+        assert!(p.set_word_map_inner(3, Some(&[0.0; 4])).is_err());
+        assert!(p.set_word_map_inner(2, Some(&[f32::NAN; 4])).is_err());
+        // cleared by None and by a new segmentation
+        p.set_word_map_inner(2, None).unwrap();
+        assert!(p.word.is_none());
+        p.set_word_map_inner(2, Some(&[0.0, 1.0, 0.0, 1.0]))
+            .unwrap();
+        p.set_maps_inner(2, &[0.0; 4], None).unwrap();
+        assert!(p.word.is_none());
     }
 
     #[test]
