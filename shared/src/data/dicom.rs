@@ -414,8 +414,9 @@ fn check_len(values: Vec<f32>, n: usize) -> Result<Vec<f32>, String> {
     Ok(values[..n].to_vec())
 }
 
-/// The lowest and highest finite value (a flat image gets a window one unit wide).
-fn value_range(values: &[f32]) -> (f32, f32) {
+/// The lowest and highest finite value, as a display window (a flat image gets a window one
+/// unit wide; no finite value, 0 to 1).
+pub fn value_range(values: &[f32]) -> (f32, f32) {
     let (lo, hi) = values
         .iter()
         .filter(|v| v.is_finite())

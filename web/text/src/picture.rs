@@ -7,7 +7,7 @@
 //! natively; the `#[wasm_bindgen]` methods only turn errors into JavaScript exceptions.
 
 use image::{DynamicImage, ImageFormat, ImageReader};
-use semiseg::data::read_dicom;
+use semiseg::data::{read_dicom, value_range};
 use semiseg::infer::{map_to_gray8, map_to_image};
 use semiseg::metrics::{dice, jaccard};
 use std::io::Cursor;
@@ -280,20 +280,7 @@ impl Picture {
         if self.bits == 8 {
             return (0.0, 255.0);
         }
-        let (lo, hi) = self
-            .pixels
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        if hi > lo {
-            (lo, hi)
-        } else if lo.is_finite() {
-            (lo, lo + 1.0)
-        } else {
-            (0.0, 1.0)
-        }
+        value_range(&self.pixels)
     }
 
     /// RGBA pixels: the image through the window, the text mask as a heat map (blue to red,
