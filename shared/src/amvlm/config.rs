@@ -55,6 +55,9 @@ pub struct AmvlmConfig {
     pub w_css: f64,
     pub w_xg: f64,
     pub w_icl: f64,
+    /// Weight of L_wp, the word–patch contrast (`amvlm/word_patch.rs`): **our addition [P]**, not
+    /// AMVLM's; 0 (off) by default, so the objective is A5's.
+    pub w_wp: f64,
     /// Pairwise W2 in L_CSS (intended form); false reproduces the released per-column form.
     pub css_pairwise: bool,
     /// σ from the PDT: `exp` (MAP, default) or `raw` (released code).
@@ -104,6 +107,7 @@ impl Default for AmvlmConfig {
             w_css: 0.5,
             w_xg: 0.1,
             w_icl: 0.1,
+            w_wp: 0.0,
             css_pairwise: true,
             sigma_mode: SigmaMode::Exp,
             icl_noise: IclNoise::PerElement,
@@ -242,12 +246,12 @@ impl AmvlmConfig {
         if self.epochs == 0 || self.checkpoint_every == 0 {
             return Err("epochs and checkpoint_every must be at least 1".into());
         }
-        let weights = [self.w_itc, self.w_css, self.w_xg, self.w_icl];
+        let weights = [self.w_itc, self.w_css, self.w_xg, self.w_icl, self.w_wp];
         if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
             || weights.iter().all(|w| *w == 0.0)
         {
             return Err(
-                "loss weights w_itc, w_css, w_xg, w_icl must be finite and >= 0, and one of them > 0"
+                "loss weights w_itc, w_css, w_xg, w_icl, w_wp must be finite and >= 0, and one of them > 0"
                     .into(),
             );
         }

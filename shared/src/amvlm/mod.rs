@@ -18,6 +18,7 @@ pub mod text_mask;
 pub mod tg_loss;
 pub mod token_weights;
 pub mod wasserstein;
+pub mod word_patch;
 pub mod xg;
 
 pub use config::AmvlmConfig;
@@ -30,3 +31,4 @@ pub use step::{amvlm_loss, AmvlmBatch, AmvlmLosses};
 pub use student_loss::{student_loss, StudentLossForm, StudentLosses, Unlabeled};
 pub use text_mask::{TextMaskConfig, TextMaskForm, TextMaskGenerator};
 pub use tg_loss::tg_loss;
+pub use word_patch::word_patch_loss;

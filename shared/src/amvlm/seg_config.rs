@@ -122,6 +122,9 @@ pub struct SegConfig {
     pub hard_fuse: bool,
     /// Train the TMG with L_tg (false: the ablation without L_tg; the decoder stays untrained).
     pub tg_loss: bool,
+    /// The TMG's Adam learning rate as a multiple of the student's (1: the same, as the released
+    /// code; our knob [P], since the gates start at 0 and move about lr a step).
+    pub tmg_lr_scale: f64,
     /// κ and θ of the text logit `κ(Mₛ − θ)` and of the mask's sharp branch (10, 0.25).
     pub kappa: f64,
     pub theta: f64,
@@ -152,6 +155,7 @@ impl Default for SegConfig {
             student_loss: StudentLossForm::Ours,
             hard_fuse: false,
             tg_loss: true,
+            tmg_lr_scale: 1.0,
             kappa: 10.0,
             theta: 0.25,
             augment: true,
@@ -233,6 +237,12 @@ impl SegConfig {
         if !(0.0..1.0).contains(&self.ema_decay) {
             return Err("ema_decay must be in [0, 1)".into());
         }
+        if !(self.tmg_lr_scale.is_finite() && self.tmg_lr_scale > 0.0) {
+            return Err(format!(
+                "tmg_lr_scale = {}: it must be a positive number (1: the student's rate)",
+                self.tmg_lr_scale
+            ));
+        }
         if !(self.lambda_u.is_finite() && self.lambda_u >= 0.0 && self.kappa.is_finite()) {
             return Err("lambda_u must be finite and >= 0, kappa finite".into());
         }
@@ -258,7 +268,18 @@ mod tests {
             (3e-4, 100, 10, 1e-4)
         );
         assert_eq!((c.patience, c.ema_decay, c.lambda_u), (50, 0.99, 1.0));
+        // the TMG learns at the student's rate unless told otherwise (the released code)
+        assert_eq!(c.tmg_lr_scale, 1.0);
         c.validate().unwrap();
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = SegConfig {
+                tmg_lr_scale: bad,
+                ..c.clone()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(e.contains("tmg_lr_scale"), "{e}");
+        }
         SegConfig::tiny().validate().unwrap();
         // by hand: epoch 0 -> lr; epoch 5 -> (lr + η_min)/2; epoch 10 restarts
         assert!((c.lr_at(0) - 3e-4).abs() < 1e-15);

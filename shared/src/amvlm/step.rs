@@ -1,12 +1,14 @@
 //! One AMVLM pre-training objective evaluation (spec A5): encode the batch with the online
 //! encoders and the augmented images with the momentum encoders, then
-//! `L = L_ITC + 0.5·L_CSS + 0.1·L_xg + 0.1·L_ICL` (weights from [`AmvlmConfig`]).
+//! `L = L_ITC + 0.5·L_CSS + 0.1·L_xg + 0.1·L_ICL` (weights from [`AmvlmConfig`]), plus
+//! `w_wp·L_wp` when our word–patch contrast is switched on (`amvlm/word_patch.rs`, 0 by default).
 
 use super::config::AmvlmConfig;
 use super::css::{css_loss, CssPdts, CssTokens};
 use super::icl::icl_loss;
 use super::itc::itc_loss;
 use super::model::{Amvlm, AmvlmEncoders, ImageEmbeddings, TextEmbeddings};
+use super::word_patch::word_patch_loss;
 use super::xg::xg_loss;
 use crate::text::Encoded;
 use burn::tensor::{backend::Backend, Tensor};
@@ -27,6 +29,8 @@ pub struct AmvlmLosses<B: Backend> {
     pub css: Tensor<B, 1>,
     pub xg: Tensor<B, 1>,
     pub icl: Tensor<B, 1>,
+    /// L_wp (our addition; 0 when `w_wp = 0`).
+    pub wp: Tensor<B, 1>,
     pub total: Tensor<B, 1>,
 }
 
@@ -84,15 +88,28 @@ pub fn amvlm_loss<B: Backend>(
         zero()
     };
 
+    let wp = if cfg.w_wp > 0.0 {
+        word_patch_loss(
+            img.patches.clone(),
+            txt.words.clone(),
+            txt.valid.clone(),
+            cfg.tau,
+        )
+    } else {
+        zero()
+    };
+
     let total = itc.clone() * cfg.w_itc
         + css.clone() * cfg.w_css
         + xg.clone() * cfg.w_xg
-        + icl.clone() * cfg.w_icl;
+        + icl.clone() * cfg.w_icl
+        + wp.clone() * cfg.w_wp;
     AmvlmLosses {
         itc,
         css,
         xg,
         icl,
+        wp,
         total,
     }
 }
@@ -273,6 +290,15 @@ mod tests {
             reached(&model, &g),
             [true, true, true, true, false, false, false, false]
         );
+
+        // L_wp (our addition): tokens of both sides through the local heads only, no PDT.
+        let (img, txt) = encode();
+        let wp = word_patch_loss(img.patches, txt.words, txt.valid, 0.07);
+        let g = wp.backward();
+        assert_eq!(
+            reached(&model, &g),
+            [true, true, false, true, false, false, false, false]
+        );
     }
 
     #[test]
@@ -286,6 +312,15 @@ mod tests {
         let v = |t: &Tensor<B, 1>| t.clone().into_scalar() as f64;
         let want = v(&l.itc) + 0.5 * v(&l.css) + 0.1 * v(&l.xg) + 0.1 * v(&l.icl);
         assert!(v(&l.total).is_finite() && (v(&l.total) - want).abs() < 1e-4 * want.abs().max(1.0));
+        // L_wp is off by default (A5's objective) and joins the sum with its weight when on
+        assert_eq!(v(&l.wp), 0.0);
+        let on = AmvlmConfig {
+            w_wp: 2.0,
+            ..cfg.clone()
+        };
+        let l = amvlm_loss(&model, &momentum, &batch(&tok, &dev), &on);
+        let want = v(&l.itc) + 0.5 * v(&l.css) + 0.1 * v(&l.xg) + 0.1 * v(&l.icl) + 2.0 * v(&l.wp);
+        assert!(v(&l.wp) > 0.0 && (v(&l.total) - want).abs() < 1e-4 * want.abs().max(1.0));
         // ITC of 3 pairs at initialisation is close to ln 3 only if embeddings are uninformative;
         // it must at least be positive.
         assert!(v(&l.itc) > 0.0 && v(&l.css) > 0.0 && v(&l.icl) > 0.0);

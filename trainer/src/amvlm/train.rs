@@ -149,7 +149,7 @@ impl<B: AutodiffBackend> Method for AmvlmPretraining<'_, B> {
         }
         let log = crate::progress::open_log(
             &self.run.train_log(),
-            "epoch,step,loss,itc,css,xg,icl,grad_norm,seconds",
+            "epoch,step,loss,itc,css,xg,icl,wp,grad_norm,seconds",
             1,
             state.step,
         )?;
@@ -191,18 +191,19 @@ impl<B: AutodiffBackend> Method for AmvlmPretraining<'_, B> {
                     cfg.lr
                 );
             }
-            let (itc, css, xg, icl) = (
+            let (itc, css, xg, icl, wp) = (
                 scalar(&l.itc),
                 scalar(&l.css),
                 scalar(&l.xg),
                 scalar(&l.icl),
+                scalar(&l.wp),
             );
             let grads = GradientsParams::from_grads(l.total.backward(), &self.model);
             let at = format!("epoch {} step {}", epoch + 1, state.step + 1);
             let g_norm = checked_grad_norm(&self.model, &grads, &at, total)?;
             writeln!(
                 self.logs.as_mut().expect("begin opens the logs").0,
-                "{},{},{total:.6},{itc:.6},{css:.6},{xg:.6},{icl:.6},{g_norm:.6e},{:.3}",
+                "{},{},{total:.6},{itc:.6},{css:.6},{xg:.6},{icl:.6},{wp:.6},{g_norm:.6e},{:.3}",
                 epoch + 1,
                 state.step + 1,
                 self.clock.0 + self.clock.1.elapsed().as_secs_f64()

@@ -249,7 +249,7 @@ impl<B: AutodiffBackend> Method for SegTraining<'_, B> {
             // the TMG's own Adam on L_tg (the student's loss never reaches it)
             if let (Some(tg), Some(tmg)) = (l.tg, self.tmg.take()) {
                 let grads = GradientsParams::from_grads(tg.backward(), &tmg);
-                self.tmg = Some(self.optim_tmg.step(lr, tmg, grads));
+                self.tmg = Some(self.optim_tmg.step(lr * cfg.tmg_lr_scale, tmg, grads));
             }
             let grads = GradientsParams::from_grads(l.student.total.backward(), &self.student);
             let at = format!("epoch {} step {}", epoch + 1, step + 1);
