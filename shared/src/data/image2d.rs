@@ -106,13 +106,20 @@ pub fn bytes_dimensions(bytes: &[u8], name: &str) -> Result<(u32, u32), Image2dE
     if is_dicom(bytes) {
         return dicom_dimensions(bytes, name);
     }
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+    checked_dimensions(guessed_reader(bytes, name)?, name)
+}
+
+/// A reader of `bytes` whose format is guessed from their first bytes.
+fn guessed_reader<'a>(
+    bytes: &'a [u8],
+    name: &str,
+) -> Result<image::ImageReader<std::io::Cursor<&'a [u8]>>, Image2dError> {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Image2dError::Decode {
             name: name.to_string(),
             reason: e.to_string(),
-        })?;
-    checked_dimensions(reader, name)
+        })
 }
 
 fn checked_dimensions<R: std::io::BufRead + std::io::Seek>(
@@ -141,13 +148,7 @@ fn checked_dimensions<R: std::io::BufRead + std::io::Seek>(
 }
 
 fn decode(bytes: &[u8], name: &str) -> Result<DynamicImage, Image2dError> {
-    let header = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Image2dError::Decode {
-            name: name.to_string(),
-            reason: e.to_string(),
-        })?;
-    checked_dimensions(header, name)?;
+    checked_dimensions(guessed_reader(bytes, name)?, name)?;
     let img = image::load_from_memory(bytes).map_err(|e| Image2dError::Decode {
         name: name.to_string(),
         reason: e.to_string(),
