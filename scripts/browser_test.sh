@@ -66,6 +66,15 @@ p2 --prompt "$second" -o "$native/2d/unused.png" --text-mask "$native/2d/text2.p
 p2 --prompt "$first" --fuse -o "$native/2d/fused.png"
 cp tests/fixtures/image2d/other_radiograph.png "$native/2d/other.png"
 cp tests/fixtures/image2d/small_mask.png "$native/2d/small.png"
+# a radiograph with lesions in two zones (tests/fixtures/image2d/make_two_zones.py): each lesion's
+# phrase as the prompt
+tz=tests/fixtures/image2d
+cp "$tz/two_zones.png" "$tz/two_zones.json" "$tz/two_zones_a.png" "$tz/two_zones_b.png" "$native/2d/"
+for ab in a b; do
+  p=$(python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["lesions"]; print(l[sys.argv[2] == "b"]["prompt"])' "$tz/two_zones.json" $ab)
+  target/debug/semiseg predict --backend cpu --model "$m2" "$tz/two_zones.png" --prompt "$p" \
+    -o "$native/2d/two_zones_mask_$ab.png" --text-mask "$native/2d/two_zones_text_$ab.png" >/dev/null
+done
 cp www/assets/models/la-light.semiseg "$native/2d/"
 # a real DICOM chest radiograph, and two DICOMs the reader refuses (multi-frame, JPEG 2000)
 dcm=tests/fixtures/dicom

@@ -217,6 +217,29 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
         assert!(row[7].is_empty(), "{method} has no L_tg");
     }
 
+    // our prompt option: the TMG scores the prompt's word embeddings; the run's config and its
+    // bundle's card say so (the page and predict build the TMG from the card)
+    let words = st.runs.join("tg-words");
+    train(
+        &st,
+        "tg-words",
+        &["--prompt-embedding", "words", "--epochs", "1"],
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(words.join("config.toml")).unwrap();
+    assert!(cfg.contains("prompt_embedding = \"words\""), "{cfg}");
+    let words_bundle = st.runs.join("tg-words.semiseg");
+    cli(&["export", "--run", s(&words), "-o", s(&words_bundle)]).unwrap();
+    let card = semiseg::infer::ModelBundle::decode(&std::fs::read(&words_bundle).unwrap())
+        .unwrap()
+        .card;
+    assert_eq!(
+        card.image2d.unwrap().prompt_embedding,
+        semiseg::amvlm::PromptEmbedding::Words
+    );
+    let err = train(&st, "tg-mean", &["--prompt-embedding", "mean"]).unwrap_err();
+    assert!(err.contains("`global`") && err.contains("`words`"), "{err}");
+
     // eval-model: the test split, student and text mask, a CSV with a mean row, PNG masks
     let out = cli(&[
         "eval-model",

@@ -61,7 +61,7 @@ function cardHtml2d(card) {
     : 'no test metrics recorded';
   return `<p><strong>${esc(card.name)}</strong></p>
     <p>${esc(card.method)}, ${card.steps} steps${card.weights ? ` (${esc(card.weights)})` : ''}, on ${esc(card.trained_on)};
-    2D, ${c.vlm.image_size}×${c.vlm.image_size} input, UNet width ${c.unet_width}, ${c.has_tmg ? 'with a text mask generator (prompts)' : 'no text mask (prompts have no effect)'}, ${card.precision} weights</p>
+    2D, ${c.vlm.image_size}×${c.vlm.image_size} input, UNet width ${c.unet_width}, ${c.has_tmg ? `with a text mask generator (prompts, scored by their ${c.prompt_embedding === 'words' ? 'word embeddings' : 'global embedding'})` : 'no text mask (prompts have no effect)'}, ${card.precision} weights</p>
     <p>${score}</p>${card.notes ? `<p>${esc(card.notes)}</p>` : ''}`;
 }
 

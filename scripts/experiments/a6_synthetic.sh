@@ -6,9 +6,18 @@
 # each scored on the test split (Dice, IoU, the text mask alone, prompt localisation).
 #   scripts/experiments/a6_synthetic.sh OUT_DIR [SEMISEG_BINARY]
 # OUT_DIR must not exist. Prints the table of docs/results.md at the end.
+# Options (environment), defaults the A6 settings:
+#   W_WP=1                  pre-train the VLM with our word-patch contrast L_wp at this weight (0)
+#   PROMPT_EMBEDDING=words  the TMG's prompt vector for the text-guided runs (global)
+#   SEED=N                  seed of the VLM, of every run and of the labeled draw (the presets')
+#   RUNS="text-guided ..."  which of the six runs to train (all)
 set -euo pipefail
 out=${1:?usage: a6_synthetic.sh OUT_DIR [SEMISEG_BINARY]}
 bin=${2:-target/release/semiseg}
+all_runs="supervised mean-teacher text-guided no-tg-loss released-text-mask released-student-loss"
+runs_wanted=${RUNS:-$all_runs}
+seed_args=() vlm_seed=
+if [ -n "${SEED:-}" ]; then seed_args=(--seed "$SEED"); vlm_seed="seed = $SEED"; fi
 [ ! -e "$out" ] || { echo "error: $out exists; give a new folder" >&2; exit 1; }
 mkdir -p "$out"
 data=$out/synth2d runs=$out/runs
@@ -34,6 +43,7 @@ batch_size = 32
 epochs = 20
 checkpoint_every = 20
 TOML
+printf 'w_wp = %s\n%s\n' "${W_WP:-0}" "$vlm_seed" >>"$out/vlm.toml"
 cat >"$out/seg.toml" <<'TOML'
 width = 16
 labeled_bs = 8
@@ -45,20 +55,23 @@ TOML
 "$bin" train amvlm --data "$data" --config "$out/vlm.toml" --backend cpu --runs "$runs" --name vlm --quiet
 train() {
   name=$1; shift
+  case " $runs_wanted " in *" $name "*) ;; *) return 0 ;; esac
   "$bin" train amvlm-seg --data "$data" --vlm "$runs/vlm" --config "$out/seg.toml" --labeled 25% \
-    --backend cpu --runs "$runs" --name "$name" --quiet "$@"
+    --backend cpu --runs "$runs" --name "$name" --quiet "${seed_args[@]}" "$@"
   "$bin" eval-model --run "$runs/$name" --data "$data" --backend cpu >"$out/$name.eval.txt"
 }
+text=(--prompt-embedding "${PROMPT_EMBEDDING:-global}")
 train supervised --method supervised
 train mean-teacher --method mean-teacher
-train text-guided
-train no-tg-loss --no-tg-loss
-train released-text-mask --released-text-mask
-train released-student-loss --released-student-loss
+train text-guided "${text[@]}"
+train no-tg-loss --no-tg-loss "${text[@]}"
+train released-text-mask --released-text-mask "${text[@]}"
+train released-student-loss --released-student-loss "${text[@]}"
 echo
 echo "| run | test Dice % | test IoU % | text mask Dice % | prompt localisation (trained TMG) | untrained TMG |"
 echo "|---|---|---|---|---|---|"
-for r in supervised mean-teacher text-guided no-tg-loss released-text-mask released-student-loss; do
+for r in $all_runs; do
+  [ -d "$runs/$r/predictions-last" ] || continue
   python3 - "$runs/$r/predictions-last" "$r" <<'PY'
 import csv, json, os, sys
 d, name = sys.argv[1], sys.argv[2]

@@ -187,6 +187,31 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     assert(await page.locator('#download').isDisabled(), 'a mask can be downloaded for an image never segmented');
     await segment2d('cpu');
   });
+
+  await check('2D: on a radiograph with lesions in two zones, each of two prompts puts the text mask on the lesion it names, as semiseg predict --prompt does', async () => {
+    const tz = JSON.parse(fs.readFileSync(path.join(nativeDir, '2d', 'two_zones.json')));
+    await page.locator('#scan-file').setInputFiles(path.join(nativeDir, '2d', 'two_zones.png'));
+    await page.waitForFunction(() => document.getElementById('scan-info').textContent.startsWith('two_zones.png'), null, { timeout: 20000, polling: 100 });
+    const zones = tz.lesions.map((l) => native(l.mask));
+    const mean = (map, zone) => {
+      let s = 0, n = 0;
+      zone.data.forEach((v, i) => { if (v > 127) { s += map.data[i]; n++; } });
+      assert(n > 0, 'an empty lesion mask');
+      return s / n;
+    };
+    const said = [];
+    for (const [i, ab] of [[0, 'a'], [1, 'b']]) {
+      await page.fill('#prompt', tz.lesions[i].prompt);
+      await segment2d('cpu');
+      const t = (await download('#download-text')).png;
+      sameMaps(t, native(`two_zones_text_${ab}.png`), `text mask of "${tz.lesions[i].prompt}"`, 1);
+      sameMask((await download('#download')).png, native(`two_zones_mask_${ab}.png`), `mask of "${tz.lesions[i].prompt}"`);
+      const own = mean(t, zones[i]), other = mean(t, zones[1 - i]);
+      assert(own > other, `"${tz.lesions[i].prompt}": the text mask's mean over the lesion it names is ${own.toFixed(1)}, over the other ${other.toFixed(1)}`);
+      said.push(`"${tz.lesions[i].prompt}" ${own.toFixed(1)} vs ${other.toFixed(1)}`);
+    }
+    results.push(`      2D two-zone prompts (text mask mean over the named lesion vs the other, grey levels): ${said.join('; ')}`);
+  });
 }
 
 function crc32(bytes) {

@@ -232,7 +232,8 @@ epoch the student is scored on Val_Folder: best/ keeps the best, training stops 
 without a better Dice; the test split is only read by eval-model. The paper preset: width 64 (14.75M \
 parameters), 16 + 16 images a step, Adam 3e-4 (the AMVLM code uses --lr 1e-3 for MoNuSeg), 100 epochs, \
 cosine warm restarts (T0 = 10, eta_min = 1e-4), patience 50; --preset tiny: width 8, 4 + 4, 20 epochs. \
-Ablations and the released code's forms: --no-tg-loss, --released-text-mask, --released-student-loss.";
+Ablations and the released code's forms: --no-tg-loss, --released-text-mask, --released-student-loss. \
+Our option: --prompt-embedding words (the TMG compares its features with the prompt's word embeddings).";
 
 /// Which method `train amvlm-seg` trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -252,7 +253,7 @@ pub struct TrainAmvlmSegArgs {
     #[arg(long, value_name = "RUN", required_unless_present_any = ["resume", "print_config"])]
     pub vlm: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "vlm", "method", "labeled"])]
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "vlm", "method", "labeled", "prompt_embedding"])]
     pub resume: Option<PathBuf>,
     /// TOML file with any hyper-parameters (the rest take the defaults; see --print-config).
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
@@ -285,6 +286,10 @@ pub struct TrainAmvlmSegArgs {
     /// The released code's student loss: one WeightedDiceBCE over labeled and unlabeled images.
     #[arg(long)]
     pub released_student_loss: bool,
+    /// The prompt's vector in the Text Mask Generator: global (its global embedding, A6) or
+    /// words (the mean of its word embeddings, ours; pairs with a VLM pre-trained with w_wp > 0).
+    #[arg(long, value_parser = semiseg::amvlm::PromptEmbedding::parse, value_name = "global|words")]
+    pub prompt_embedding: Option<semiseg::amvlm::PromptEmbedding>,
     #[command(flatten)]
     pub train: TrainRunArgs,
 }

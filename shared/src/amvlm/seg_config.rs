@@ -5,6 +5,7 @@
 //! validation Dice, a mean teacher with `α = min(1 − 1/(step+1), 0.99)`. Serialised as the run's
 //! `config.toml`; [`SegConfig::tiny`] is the CPU preset.
 
+use super::prompt_embedding::PromptEmbedding;
 use super::student_loss::StudentLossForm;
 use super::text_mask::{TextMaskConfig, TextMaskForm};
 use crate::nets::UNet2dConfig;
@@ -116,6 +117,8 @@ pub struct SegConfig {
     pub lambda_u: f64,
     /// The text mask of the TMG: `ours` (own text) or `released` (averaged over the batch).
     pub text_mask: TextMaskForm,
+    /// The prompt's vector in the TMG: `global` (A6) or `words` (ours [P]; prompt_embedding.rs).
+    pub prompt_embedding: PromptEmbedding,
     /// The student loss: `ours` (separate terms) or `released` (one WeightedDiceBCE).
     pub student_loss: StudentLossForm,
     /// Threshold the fused pseudo label at 0.5 instead of using it as a soft target.
@@ -152,6 +155,7 @@ impl Default for SegConfig {
             ema_decay: 0.99,
             lambda_u: 1.0,
             text_mask: TextMaskForm::Ours,
+            prompt_embedding: PromptEmbedding::Global,
             student_loss: StudentLossForm::Ours,
             hard_fuse: false,
             tg_loss: true,
@@ -201,6 +205,7 @@ impl SegConfig {
         TextMaskConfig::new(dim)
             .with_kappa(self.kappa)
             .with_theta(self.theta)
+            .with_prompt(self.prompt_embedding)
     }
 
     /// Learning rate of `epoch` (0-based): cosine warm restarts with period T₀ (PyTorch's

@@ -16,6 +16,7 @@
 //!
 //! L_tg, which trains the decoder, is in `tg_loss.rs`.
 
+use super::prompt_embedding::PromptEmbedding;
 use crate::nets::l2_normalize;
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -56,6 +57,9 @@ pub struct TextMaskConfig {
     /// The cap s_max of the scale (100).
     #[config(default = 100.0)]
     pub max_scale: f64,
+    /// Which vector of the prompt the dense features are compared with (`prompt_embedding.rs`).
+    #[config(default = "PromptEmbedding::Global")]
+    pub prompt: PromptEmbedding,
 }
 
 /// One ResConv-up block: `x = up2(x); x + tanh(γ)·Conv3×3(ReLU(x))`.
@@ -77,6 +81,9 @@ pub struct TextMaskGenerator<B: Backend> {
     pub theta: f64,
     pub sharp_weight: f64,
     pub max_scale: f64,
+    /// The text vector t of step 4 (a setting, not a weight).
+    #[module(skip)]
+    pub prompt: PromptEmbedding,
 }
 
 impl TextMaskConfig {
@@ -98,6 +105,7 @@ impl TextMaskConfig {
             theta: self.theta,
             sharp_weight: self.sharp_weight,
             max_scale: self.max_scale,
+            prompt: self.prompt,
         }
     }
 }
@@ -287,6 +295,24 @@ mod tests {
         assert!((z[8 * 8 + 7 * 8] as f64 - 10.0 * (dot(1, 1, 2) - 0.25)).abs() < 1e-5);
         // s = 1/0.07 at initialisation, capped at 100
         assert!((vals(tmg.scale())[0] as f64 - 1.0 / 0.07).abs() < 1e-4);
+    }
+
+    /// The prompt setting is part of the generator, not of its weights: it survives `valid()`
+    /// (training -> evaluation) and loading a record into a generator built from the config.
+    #[test]
+    fn the_prompt_setting_travels_with_the_generator() {
+        use crate::amvlm::PromptEmbedding;
+        use burn::backend::Autodiff;
+        use burn::module::AutodiffModule;
+        let dev = Default::default();
+        let cfg = TextMaskConfig::new(2).with_prompt(PromptEmbedding::Words);
+        let trained = cfg.init::<Autodiff<F>>(&dev);
+        assert_eq!(trained.prompt, PromptEmbedding::Words);
+        let inner = trained.valid();
+        assert_eq!(inner.prompt, PromptEmbedding::Words);
+        let loaded = cfg.init::<F>(&dev).load_record(inner.into_record());
+        assert_eq!(loaded.prompt, PromptEmbedding::Words);
+        assert_eq!(TextMaskConfig::new(2).prompt, PromptEmbedding::Global);
     }
 
     /// `up2_nearest` copies each pixel into a 2×2 block; bilinear resizing follows PyTorch's

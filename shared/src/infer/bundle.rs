@@ -12,7 +12,7 @@
 //! refused before anything is decoded.
 
 use super::text_guided::{TextGuidedModel, TextGuidedNets};
-use crate::amvlm::{AmvlmConfig, TextMaskConfig, TextMaskForm};
+use crate::amvlm::{AmvlmConfig, PromptEmbedding, TextMaskConfig, TextMaskForm};
 use crate::nets::{UNet2dConfig, VNet, VNetConfig};
 use crate::text::TextTokenizer;
 use burn::module::{Module, ModuleVisitor, Param};
@@ -84,6 +84,9 @@ pub struct Image2dCard {
     /// Whether the bundle has a Text Mask Generator (the baselines train none).
     pub has_tmg: bool,
     pub text_mask: TextMaskForm,
+    /// The prompt's vector in the TMG (`global` on cards written before this field).
+    #[serde(default)]
+    pub prompt_embedding: PromptEmbedding,
     /// κ and θ of the text logit and mask.
     pub kappa: f64,
     pub theta: f64,
@@ -365,6 +368,7 @@ impl ModelBundle {
                 TextMaskConfig::new(c.vlm.embed_dim)
                     .with_kappa(c.kappa)
                     .with_theta(c.theta)
+                    .with_prompt(c.prompt_embedding)
                     .init(device)
             }),
             student: UNet2dConfig::new().with_width(c.unet_width).init(device),
@@ -519,7 +523,11 @@ mod tests {
         };
         let nets = TextGuidedNets::<Flex> {
             encoders: vlm.init::<Flex>(tok.vocab_size(), &dev).encoders,
-            tmg: Some(TextMaskConfig::new(vlm.embed_dim).init(&dev)),
+            tmg: Some(
+                TextMaskConfig::new(vlm.embed_dim)
+                    .with_prompt(PromptEmbedding::Words)
+                    .init(&dev),
+            ),
             student: UNet2dConfig::new().with_width(2).init(&dev),
         };
         let mut c = card(0, Precision::F32);
@@ -530,6 +538,7 @@ mod tests {
             unet_width: 2,
             has_tmg: true,
             text_mask: TextMaskForm::Ours,
+            prompt_embedding: PromptEmbedding::Words,
             kappa: 10.0,
             theta: 0.25,
             metrics: None,
@@ -554,6 +563,26 @@ mod tests {
         let (loaded, tok2) = back.load_text_guided::<Flex>(&dev).unwrap();
         assert_eq!(tok2.encode("upper left lung").unwrap().ids, prompt.ids);
         assert!(run(&loaded) == want, "the loaded model computes other maps");
+        // the card's prompt embedding reaches the loaded TMG: `global` gives another text mask
+        let mut global = c.clone();
+        global.image2d.as_mut().unwrap().prompt_embedding = PromptEmbedding::Global;
+        let b = ModelBundle::new_text_guided(nets, global).encode();
+        let (g, _) = ModelBundle::decode(&b)
+            .unwrap()
+            .load_text_guided::<Flex>(&dev)
+            .unwrap();
+        let got = run(&g);
+        assert!(got.0 == want.0 && got.1 != want.1);
+        // cards written before the field read as `global`
+        let json = serde_json::to_string(&c)
+            .unwrap()
+            .replace("\"prompt_embedding\":\"words\",", "");
+        assert!(!json.contains("prompt_embedding"));
+        let old: ModelCard = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            old.image2d.unwrap().prompt_embedding,
+            PromptEmbedding::Global
+        );
         let e = back.load_vnet::<Flex>(&dev).unwrap_err().to_string();
         assert!(e.contains("2D text-guided model"), "{e}");
         // a 2D card without its section, or with a width that builds nothing

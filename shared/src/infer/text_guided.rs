@@ -155,11 +155,12 @@ impl<B: Backend> TextGuidedModel<B> {
     ) -> Option<(Tensor<B, 4>, Tensor<B, 2>, [usize; 2])> {
         let tmg = self.nets.tmg.as_ref()?;
         let [_, _, h, w] = image.pixels.dims();
-        let t = self
-            .nets
-            .encoders
-            .encode_text(std::slice::from_ref(prompt), device)
-            .global;
+        let t = tmg.prompt.vectors(
+            &self
+                .nets
+                .encoders
+                .encode_text(std::slice::from_ref(prompt), device),
+        );
         Some((tmg.dense(image.patches.clone()), t, [h, w]))
     }
 }

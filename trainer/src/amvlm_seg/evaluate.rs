@@ -99,7 +99,7 @@ pub fn text_mask<B: Backend>(
 ) -> Tensor<B, 4> {
     let [_, _, h, w] = images.dims();
     let patches = enc.encode_image(images).patches;
-    let t = enc.encode_text(texts, device).global;
+    let t = tmg.prompt.vectors(&enc.encode_text(texts, device));
     tmg.text_mask(tmg.dense(patches), t, form, [h, w])
 }
 

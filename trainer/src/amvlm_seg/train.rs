@@ -126,7 +126,8 @@ impl<'a, B: AutodiffBackend> SegTraining<'a, B> {
         let enc = self.encoders?;
         let patches = enc.encode_image(images.clone().inner()).patches;
         let texts = self.data.unlabeled.texts(idx);
-        let t = enc.encode_text(&texts, &self.device).global;
+        let prompt = self.tmg.as_ref()?.prompt;
+        let t = prompt.vectors(&enc.encode_text(&texts, &self.device));
         Some(TextInputs {
             patches: Tensor::from_inner(patches),
             texts: Tensor::from_inner(t),

@@ -67,6 +67,7 @@ pub fn run(a: &ExportArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<(
             unet_width: m.cfg.width,
             has_tmg: m.model.nets.tmg.is_some(),
             text_mask: m.model.text_mask,
+            prompt_embedding: m.cfg.prompt_embedding,
             kappa: m.cfg.kappa,
             theta: m.cfg.theta,
             metrics,

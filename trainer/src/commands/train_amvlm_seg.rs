@@ -60,6 +60,9 @@ fn resolve_config(a: &TrainAmvlmSegArgs) -> anyhow::Result<SegConfig> {
     if a.released_student_loss {
         cfg.student_loss = StudentLossForm::Released;
     }
+    if let Some(p) = a.prompt_embedding {
+        cfg.prompt_embedding = p;
+    }
     cfg.validate()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(cfg)
