@@ -16,6 +16,9 @@ out=${1:?usage: a6_synthetic.sh OUT_DIR [SEMISEG_BINARY]}
 bin=${2:-target/release/semiseg}
 all_runs="supervised mean-teacher text-guided no-tg-loss released-text-mask released-student-loss"
 runs_wanted=${RUNS:-$all_runs}
+for r in $runs_wanted; do
+  case " $all_runs " in *" $r "*) ;; *) echo "error: RUNS names $r; the runs are: $all_runs" >&2; exit 1 ;; esac
+done
 seed_args=() vlm_seed=
 if [ -n "${SEED:-}" ]; then seed_args=(--seed "$SEED"); vlm_seed="seed = $SEED"; fi
 [ ! -e "$out" ] || { echo "error: $out exists; give a new folder" >&2; exit 1; }
@@ -57,7 +60,7 @@ train() {
   name=$1; shift
   case " $runs_wanted " in *" $name "*) ;; *) return 0 ;; esac
   "$bin" train amvlm-seg --data "$data" --vlm "$runs/vlm" --config "$out/seg.toml" --labeled 25% \
-    --backend cpu --runs "$runs" --name "$name" --quiet "${seed_args[@]}" "$@"
+    --backend cpu --runs "$runs" --name "$name" --quiet ${seed_args[@]+"${seed_args[@]}"} "$@"
   "$bin" eval-model --run "$runs/$name" --data "$data" --backend cpu >"$out/$name.eval.txt"
 }
 text=(--prompt-embedding "${PROMPT_EMBEDDING:-global}")

@@ -287,7 +287,8 @@ pub struct TrainAmvlmSegArgs {
     #[arg(long)]
     pub released_student_loss: bool,
     /// The prompt's vector in the Text Mask Generator: global (its global embedding, A6) or
-    /// words (the mean of its word embeddings, ours; pairs with a VLM pre-trained with w_wp > 0).
+    /// words (the normalised sum of its own words' embeddings, without [SEP], punctuation or the
+    /// EOF XXX padding; ours, meant for a VLM pre-trained with w_wp > 0).
     #[arg(long, value_parser = semiseg::amvlm::PromptEmbedding::parse, value_name = "global|words")]
     pub prompt_embedding: Option<semiseg::amvlm::PromptEmbedding>,
     #[command(flatten)]

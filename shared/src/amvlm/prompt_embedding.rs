@@ -7,13 +7,14 @@
 //!   head), the vectors that the word-patch terms (CSS, ICL, and L_wp of `word_patch.rs`) align
 //!   with image *regions*. A global embedding is trained to say which image a text belongs to, not
 //!   where in it each phrase is; the words carry the where (docs/results.md, "Our addition L_wp").
-//!   Only the text's own words count ([`content_slots`]): not `[SEP]`, punctuation, or the
-//!   `EOF XXX` padding that A1 appends to short texts, which would otherwise outweigh a
-//!   three-word prompt's words four to one.
+//!   Only the text's own words count ([`content_slots`]): not `[SEP]`, `[UNK]`, punctuation, or
+//!   the `EOF XXX` padding that A1 appends to short texts, which would otherwise outweigh a
+//!   three-word prompt's words two to one. A text with no word of its own (only padding or
+//!   unknown words; prompts like that are refused before they get here) falls back to `global`.
 
 use super::model::TextEmbeddings;
 use crate::nets::l2_normalize;
-use crate::text::{PAD, SEP};
+use crate::text::{PAD, SPECIAL_TOKENS};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 /// The text vector `t` of the TMG's similarity map.
@@ -42,7 +43,7 @@ impl PromptEmbedding {
             "words" => Ok(PromptEmbedding::Words),
             other => Err(format!(
                 "{other:?}: the prompt embedding is `global` (the text's global embedding, A6) or \
-                 `words` (the mean of its word embeddings)"
+                 `words` (the sum of its own words' embeddings)"
             )),
         }
     }
@@ -62,31 +63,33 @@ impl PromptEmbedding {
                 }
                 let c =
                     Tensor::<B, 3>::from_data(TensorData::new(c, [b, k, 1]), &text.words.device());
-                // a text without a word of its own (all padding) keeps its valid slots
-                let none = c.clone().sum_dim(1).equal_elem(0.0).float();
-                let c = c + text.valid.clone().reshape([b, k, 1]) * none;
-                l2_normalize((text.words.clone() * c).sum_dim(1).reshape([b, d]))
+                let none = c.clone().sum_dim(1).reshape([b, 1]).equal_elem(0.0).float();
+                let words = l2_normalize((text.words.clone() * c).sum_dim(1).reshape([b, d]));
+                // a text without a word of its own: its global embedding
+                words * (none.clone().neg() + 1.0) + text.global.clone() * none
             }
         }
     }
 }
 
-/// Which word slots are the text's own words: letters or digits, not `[SEP]`/`[PAD]`, and not
-/// the trailing `EOF XXX` padding of A1 (compared without case; the last padding word may be cut
-/// short by the tokenizer's length limit).
+/// Which word slots are the text's own words: letters or digits, not a special token (`[SEP]`,
+/// `[PAD]`, `[UNK]`: a vocabulary without an `x` reads `XXX` as `[UNK]`), and not the trailing
+/// `EOF XXX` padding of A1 (compared without case). The tokenizer's length limit may cut the
+/// last padding word short ("e", "eo", "x"): such a final word goes too when a whole padding word
+/// precedes it or when the text fills the length (no `[PAD]` slot).
 pub fn content_slots(strings: &[String]) -> Vec<bool> {
     let mut keep: Vec<bool> = strings
         .iter()
-        .map(|w| w != SEP && w != PAD && w.chars().any(char::is_alphanumeric))
+        .map(|w| !SPECIAL_TOKENS.contains(&w.as_str()) && w.chars().any(char::is_alphanumeric))
         .collect();
+    let truncated = !strings.iter().any(|w| w == PAD);
     let words: Vec<usize> = (0..strings.len()).filter(|&i| keep[i]).collect();
     let is_pad = |i: usize| {
         let w = strings[i].to_lowercase();
         w == "eof" || w == "xxx"
     };
     let mut end = words.len();
-    // a final word cut short ("e", "eo", "x", "xx") after a whole padding word
-    if end >= 2 && is_pad(words[end - 2]) {
+    if end >= 2 && (is_pad(words[end - 2]) || truncated) {
         let w = strings[words[end - 1]].to_lowercase();
         if "eof".starts_with(&w) || "xxx".starts_with(&w) {
             keep[words[end - 1]] = false;
@@ -112,8 +115,8 @@ mod tests {
     }
 
     /// Three texts, three slots of width 2: `words` sums each text's own words and normalises
-    /// (hand values), falling back to the valid slots for a text of padding only; `global` passes
-    /// the global embedding through.
+    /// (hand values), falling back to the global embedding for a text of padding only; `global`
+    /// passes the global embedding through.
     #[test]
     fn vectors_against_hand_values() {
         let dev = Default::default();
@@ -144,9 +147,9 @@ mod tests {
             .into_data()
             .to_vec()
             .unwrap();
-        // (1, 1)/√2; (0.6, 0.8); the valid slots (3, 0) + (0, 4) = (3, 4)/5
+        // (1, 1)/√2; (0.6, 0.8); no word of its own: the global embedding (0, 1)
         let h = 0.5f32.sqrt();
-        let want = [h, h, 0.6, 0.8, 0.6, 0.8];
+        let want = [h, h, 0.6, 0.8, 0.0, 1.0];
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() < 1e-6, "{got:?}");
         }
@@ -172,9 +175,22 @@ mod tests {
             c("lower , right lung eof xxx eof xx"),
             [true, false, true, true, false, false, false, false]
         );
-        assert_eq!(c("lung EOF XXX e"), [true, false, false, false]);
+        assert_eq!(
+            c("lung EOF XXX e [SEP] [PAD]"),
+            [true, false, false, false, false, false]
+        );
+        // a vocabulary without an "x": "middle right lung" padded and cut at 20 tokens
+        assert_eq!(
+            c("middle right lung eof [UNK] eof [UNK] eof [UNK] eof [SEP]"),
+            [true, true, true, false, false, false, false, false, false, false, false]
+        );
+        // the padding's first word cut short right after the text's own words
+        assert_eq!(
+            c("upper left lung eo [SEP]"),
+            [true, true, true, false, false]
+        );
         // an "e" that is not cut padding, and padding words inside a text, stay
-        assert_eq!(c("vitamin e [SEP]"), [true, true, false]);
+        assert_eq!(c("vitamin e [SEP] [PAD]"), [true, true, false, false]);
         assert_eq!(c("eof lung [SEP] [PAD]"), [true, true, false, false]);
     }
 }

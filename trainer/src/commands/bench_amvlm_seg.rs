@@ -44,6 +44,7 @@ fn bench<B: AutodiffBackend>(
     let mut student = cfg.unet().init::<B>(device);
     let mut teacher = teacher_from(&student);
     let mut tmg = cfg.text_mask_generator(vlm.embed_dim).init::<B>(device);
+    let prompt = tmg.prompt;
     let mut optim = AdamConfig::new().init::<B, semiseg::nets::UNet2d<B>>();
     let mut optim_tmg = AdamConfig::new().init::<B, semiseg::amvlm::TextMaskGenerator<B>>();
     let (lb, ub, s) = (cfg.labeled_bs, cfg.unlabeled_bs, vlm.image_size);
@@ -56,7 +57,7 @@ fn bench<B: AutodiffBackend>(
         let unlabeled = rand([ub, 3, s, s]);
         let text = (cfg.method == SegMethod::TextGuided).then(|| {
             let patches = encoders.encode_image(unlabeled.clone().inner()).patches;
-            let t = encoders.encode_text(&encoded, device).global;
+            let t = prompt.vectors(&encoders.encode_text(&encoded, device));
             TextInputs {
                 patches: Tensor::from_inner(patches),
                 texts: Tensor::from_inner(t),
