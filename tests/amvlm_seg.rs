@@ -294,6 +294,37 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
     ])
     .unwrap_err();
     assert!(err.contains("already exists"), "{err}");
+    // --split val: the validation images, in files no report or export takes for test scores
+    let out = cli(&[
+        "eval-model",
+        "--run",
+        s(&tg),
+        "--data",
+        s(&st.data),
+        "--split",
+        "val",
+        "--backend",
+        "cpu",
+    ])
+    .unwrap();
+    assert!(
+        out.contains("the validation split") && out.contains("Val_Folder"),
+        "{out}"
+    );
+    let val = tg.join("validation-last");
+    let val_csv = std::fs::read_to_string(val.join("metrics-val.csv")).unwrap();
+    let keys: Vec<&str> = val_csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert!(
+        keys.len() == 1 + 4 && keys.iter().all(|k| !k.starts_with("test")),
+        "{keys:?}"
+    );
+    assert!(val.join("localisation-val.json").is_file() && !val.join("metrics.csv").exists());
+    let report = std::fs::read_to_string(tg.join("report.md")).unwrap();
+    assert!(!report.contains("validation-last"), "{report}");
 
     // predict: a mask and a text mask at the image's own size
     let image = std::fs::read_dir(st.data.join("Test_Folder/img"))

@@ -62,6 +62,7 @@ train() {
   "$bin" train amvlm-seg --data "$data" --vlm "$runs/vlm" --config "$out/seg.toml" --labeled 25% \
     --backend cpu --runs "$runs" --name "$name" --quiet ${seed_args[@]+"${seed_args[@]}"} "$@"
   "$bin" eval-model --run "$runs/$name" --data "$data" --backend cpu >"$out/$name.eval.txt"
+  "$bin" eval-model --run "$runs/$name" --data "$data" --split val --backend cpu >"$out/$name.val.txt"
 }
 text=(--prompt-embedding "${PROMPT_EMBEDDING:-global}")
 train supervised --method supervised
@@ -71,22 +72,24 @@ train no-tg-loss --no-tg-loss "${text[@]}"
 train released-text-mask --released-text-mask "${text[@]}"
 train released-student-loss --released-student-loss "${text[@]}"
 echo
-echo "| run | test Dice % | test IoU % | text mask Dice % | prompt localisation (trained TMG) | untrained TMG |"
-echo "|---|---|---|---|---|---|"
+echo "| run | test Dice % | test IoU % | text mask Dice % | prompt localisation (trained TMG) | untrained TMG | validation: localisation, trained TMG |"
+echo "|---|---|---|---|---|---|---|"
 for r in $all_runs; do
   [ -d "$runs/$r/predictions-last" ] || continue
-  python3 - "$runs/$r/predictions-last" "$r" <<'PY'
+  python3 - "$runs/$r/predictions-last" "$r" "$runs/$r/validation-last" <<'PY'
 import csv, json, os, sys
-d, name = sys.argv[1], sys.argv[2]
+d, name, v = sys.argv[1], sys.argv[2], sys.argv[3]
 mean = [r for r in csv.DictReader(open(os.path.join(d, "metrics.csv"))) if r["image"] == "mean"][0]
 pct = lambda v: f"{100 * float(v):.2f}" if v else "-"
 loc = os.path.join(d, "localisation.json")
+fmt = lambda l: f"{100 * l['hit_rate']:.1f}% of {l['prompts']} (chance {100 * l['chance']:.1f}%)"
 if os.path.exists(loc):
     j = json.load(open(loc))
-    fmt = lambda l: f"{100 * l['hit_rate']:.1f}% of {l['prompts']} (chance {100 * l['chance']:.1f}%)"
     t, u = fmt(j["trained"]), fmt(j["untrained"])
 else:
     t = u = "-"
-print(f"| {name} | {pct(mean['dice'])} | {pct(mean['iou'])} | {pct(mean['text_dice'])} | {t} | {u} |")
+vloc = os.path.join(v, "localisation-val.json")
+vt = fmt(json.load(open(vloc))["trained"]) if os.path.exists(vloc) else "-"
+print(f"| {name} | {pct(mean['dice'])} | {pct(mean['iou'])} | {pct(mean['text_dice'])} | {t} | {u} | {vt} |")
 PY
 done

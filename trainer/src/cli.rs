@@ -555,9 +555,22 @@ pub struct EvalModelArgs {
     /// scoring and writing it (not part of the paper's protocol, which scores the raw argmax).
     #[arg(long)]
     pub largest_component: bool,
+    /// Which split of a 2D run's data to score: test (Test_Folder, what results report) or val
+    /// (Val_Folder, for choosing settings: written as metrics-val.csv and
+    /// localisation-val.json in RUN/validation-<checkpoint>, never mixed with test scores). 3D
+    /// runs take --cases.
+    #[arg(long, value_enum)]
+    pub split: Option<EvalSplit>,
     /// Compute backend (auto: CUDA when it is available here, else the CPU).
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
+}
+
+/// The split `eval-model` scores a 2D run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalSplit {
+    Test,
+    Val,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,9 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             return super::eval_model_2d::run(a, run, out);
         }
     }
+    if a.split.is_some() {
+        bail!("--split is for 2D runs (Test_Folder or Val_Folder); a 3D model takes --cases LIST");
+    }
     let model = ModelSource::open(&a.run)?;
     let pred_dir = match (&a.out, &model) {
         (Some(dir), _) => dir.clone(),

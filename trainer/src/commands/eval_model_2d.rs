@@ -4,14 +4,16 @@
 //! `metrics.csv` (one row per image, then `mean`) and the masks and text masks as PNG at the
 //! model's input size. On synthetic radiographs (a `lesions.json` beside the images) it also
 //! scores prompt localisation (`localisation.rs`) with the trained TMG and with an untrained one
-//! (`localisation.json`).
+//! (`localisation.json`). `--split val` scores Val_Folder instead, for choosing settings without
+//! the test split: `RUN/validation-<checkpoint>/metrics-val.csv` and `localisation-val.json`
+//! (named apart so that reports, `compare` and `export --metrics` never take them for test scores).
 
 use crate::amvlm::data::read_regions;
 use crate::amvlm_seg::data::SegImages;
 use crate::amvlm_seg::evaluate::{evaluate, mean_scores, ImageScores};
 use crate::amvlm_seg::localisation::prompt_localisation;
 use crate::amvlm_seg::model_io::load_seg_run;
-use crate::cli::{CheckpointArg, EvalModelArgs};
+use crate::cli::{CheckpointArg, EvalModelArgs, EvalSplit};
 use crate::run_dir::{write_atomic, RunDir};
 use crate::run_report::write_report_or_warn;
 use crate::with_backend;
@@ -24,8 +26,13 @@ use std::io::Write;
 
 pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<()> {
     if a.stride.is_some() || a.largest_component || a.cases.is_some() {
-        bail!("--stride, --largest-component and --cases are for 3D volumes; a 2D run is scored on Test_Folder");
+        bail!("--stride, --largest-component and --cases are for 3D volumes; a 2D run is scored on Test_Folder (or Val_Folder with --split val)");
     }
+    let split = a.split.unwrap_or(EvalSplit::Test);
+    let (lvit_split, prefix, suffix) = match split {
+        EvalSplit::Test => (LvitSplit::Test, "predictions", ""),
+        EvalSplit::Val => (LvitSplit::Val, "validation", "-val"),
+    };
     let which = match a.checkpoint {
         CheckpointArg::Last => "last",
         CheckpointArg::Best => "best",
@@ -33,7 +40,7 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
     let dir = a
         .out
         .clone()
-        .unwrap_or_else(|| run.root.join(format!("predictions-{which}")));
+        .unwrap_or_else(|| run.root.join(format!("{prefix}-{which}")));
     if dir.exists() {
         bail!(
             "{} already exists; semiseg never overwrites predictions: pass --out NEW_FOLDER",
@@ -41,10 +48,14 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
         );
     }
     let ds = LvitDataset::open(&a.data)?;
-    if !ds.has(LvitSplit::Test) || ds.split(LvitSplit::Test).is_empty() {
-        bail!("{}: no Test_Folder with images to score", a.data.display());
+    if !ds.has(lvit_split) || ds.split(lvit_split).is_empty() {
+        bail!(
+            "{}: no {} with images to score",
+            a.data.display(),
+            lvit_split.folder()
+        );
     }
-    let samples = ds.split(LvitSplit::Test).to_vec();
+    let samples = ds.split(lvit_split).to_vec();
     let backend = crate::backend::select(a.backend)?;
     let (names, student, text, loc) = with_backend!(backend.kind, |B, device| {
         let m = load_seg_run::<B>(&run, a.checkpoint, &device)?;
@@ -70,7 +81,7 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
         }
         let scores = |v: &[(Vec<f32>, ImageScores)]| v.iter().map(|(_, s)| *s).collect::<Vec<_>>();
         // prompt localisation where the lesions are known, trained and untrained TMG
-        let regions = read_regions(&a.data.join(LvitSplit::Test.folder()), &samples, size)?;
+        let regions = read_regions(&a.data.join(lvit_split.folder()), &samples, size)?;
         let loc = match (regions, &m.model.nets.tmg) {
             (Some(regions), Some(_)) => {
                 let images: Vec<Image2d> = set
@@ -153,7 +164,8 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
         pct(text_mean.map(|t| t.dice)),
         pct(text_mean.map(|t| t.iou)),
     ]);
-    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
+    write_atomic(&dir.join(format!("metrics{suffix}.csv")), csv.as_bytes())?;
+    writeln!(out, "{} ({}):", split_words(split), lvit_split.folder())?;
     writeln!(out, "{table}")?;
     if let Some((trained, untrained)) = loc {
         writeln!(out, "prompt localisation, trained TMG: {}", trained.line())?;
@@ -164,20 +176,27 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
         )?;
         let json = serde_json::json!({ "trained": trained, "untrained": untrained });
         write_atomic(
-            &dir.join("localisation.json"),
+            &dir.join(format!("localisation{suffix}.json")),
             serde_json::to_string_pretty(&json)?.as_bytes(),
         )?;
     }
     writeln!(
         out,
-        "{} weights; masks, text masks and metrics.csv in {} (segmented on {backend})",
+        "{} weights; masks, text masks and metrics{suffix}.csv in {} (segmented on {backend})",
         which,
         dir.display()
     )?;
-    if dir.parent() == Some(run.root.as_path()) {
+    if split == EvalSplit::Test && dir.parent() == Some(run.root.as_path()) {
         write_report_or_warn(&run, out)?;
     }
     Ok(())
+}
+
+fn split_words(split: EvalSplit) -> &'static str {
+    match split {
+        EvalSplit::Test => "the test split",
+        EvalSplit::Val => "the validation split (for choosing settings; not a result to report)",
+    }
 }
 
 /// The mask file of an image key (its stem with `.png`).
