@@ -325,6 +325,17 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
     assert!(val.join("localisation-val.json").is_file() && !val.join("metrics.csv").exists());
     let report = std::fs::read_to_string(tg.join("report.md")).unwrap();
     assert!(!report.contains("validation-last"), "{report}");
+    let err = cli(&[
+        "export",
+        "--run",
+        s(&tg),
+        "-o",
+        s(&st.runs.join("val-scored.semiseg")),
+        "--metrics",
+        s(&val.join("metrics-val.csv")),
+    ])
+    .unwrap_err();
+    assert!(err.contains("validation scores"), "{err}");
 
     // predict: a mask and a text mask at the image's own size
     let image = std::fs::read_dir(st.data.join("Test_Folder/img"))

@@ -104,6 +104,13 @@ pub fn run(a: &ExportArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<(
 
 /// The `mean` row of a 2D `eval-model` metrics.csv (`image,dice,iou,text_dice,text_iou`).
 fn read_metrics_2d(path: &Path) -> anyhow::Result<Card2dMetrics> {
+    if path.file_name().is_some_and(|n| n == "metrics-val.csv") {
+        anyhow::bail!(
+            "{}: these are validation scores (`eval-model --split val`); a card reports the test \
+             split's: pass the metrics.csv of `semiseg eval-model` without --split",
+            path.display()
+        );
+    }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text.lines();
