@@ -32,7 +32,7 @@ export function setup2d(ctx) {
 
   function view() {
     return new wasm.View($('show-mask2d').checked, $('show-text').checked, $('show-truth2d').checked,
-      Number($('opacity2d').value), Number($('text-opacity').value));
+      Number($('opacity2d').value), Number($('text-opacity').value), $('stretch-text').checked);
   }
 
   function draw() {
@@ -225,7 +225,7 @@ export function setup2d(ctx) {
 
   $('prompt-form').addEventListener('submit', (ev) => { ev.preventDefault(); if (!state.running) segment(); });
   $('download-text').addEventListener('click', () => download('text'));
-  for (const id of ['opacity2d', 'text-opacity', 'show-mask2d', 'show-text', 'show-truth2d']) $(id).addEventListener('input', draw);
+  for (const id of ['opacity2d', 'text-opacity', 'show-mask2d', 'show-text', 'show-truth2d', 'stretch-text']) $(id).addEventListener('input', draw);
   for (const id of ['win2d-lo', 'win2d-hi']) {
     $(id).addEventListener('change', () => {
       const lo = Number($('win2d-lo').value), hi = Number($('win2d-hi').value);

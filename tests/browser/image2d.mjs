@@ -199,7 +199,7 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
       assert(n > 0, 'an empty lesion mask');
       return s / n;
     };
-    const said = [];
+    const said = [], shown = [];
     for (const [i, ab] of [[0, 'a'], [1, 'b']]) {
       await page.fill('#prompt', tz.lesions[i].prompt);
       await segment2d('cpu');
@@ -209,8 +209,19 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
       const own = mean(t, zones[i]), other = mean(t, zones[1 - i]);
       assert(own > other, `"${tz.lesions[i].prompt}": the text mask's mean over the lesion it names is ${own.toFixed(1)}, over the other ${other.toFixed(1)}`);
       said.push(`"${tz.lesions[i].prompt}" ${own.toFixed(1)} vs ${other.toFixed(1)}`);
+      shown.push(await canvas2d());
+      if (i === 0) await page.screenshot({ path: path.join(artifacts, '2d-two-zones-a.png'), fullPage: true });
     }
-    results.push(`      2D two-zone prompts (text mask mean over the named lesion vs the other, grey levels): ${said.join('; ')}`);
+    await page.screenshot({ path: path.join(artifacts, '2d-two-zones-b.png'), fullPage: true });
+    // the heat map is drawn stretched (min to max) by default: the two prompts' pictures differ
+    // visibly; unstretched, the same map is drawn differently
+    const moved = shown[0].filter((v, i) => i % 4 !== 3 && Math.abs(v - shown[1][i]) > 16).length;
+    assert(moved > shown[0].length / 20, `the two prompts' pictures differ in only ${moved} colour values`);
+    await page.locator('#stretch-text').uncheck();
+    const plain = await canvas2d();
+    assert(plain.some((v, i) => v !== shown[1][i]), 'unchecking the stretch did not redraw the text mask');
+    await page.locator('#stretch-text').check();
+    results.push(`      2D two-zone prompts (text mask mean over the named lesion vs the other, grey levels): ${said.join('; ')}; ${moved} of ${shown[0].length} canvas values differ by more than 16 between the two`);
   });
 }
 

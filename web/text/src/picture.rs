@@ -284,11 +284,16 @@ impl Picture {
     }
 
     /// RGBA pixels: the image through the window, the text mask as a heat map (blue to red,
-    /// `text_opacity` × its value), then the mask and the ground truth (`opacity`).
+    /// `text_opacity` × its value; with `view.stretch`, its value scaled from the map's lowest
+    /// to its highest, display only), then the mask and the ground truth (`opacity`).
     pub fn render_inner(&self, window: (f32, f32), view: &View) -> Vec<u8> {
         let (lo, hi) = window;
         let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
         let n = self.width * self.height;
+        let text_range = match (&self.text, view.stretch) {
+            (Some(t), true) => stretch_range(t),
+            _ => (0.0, 1.0),
+        };
         let mut out = Vec::with_capacity(n * 4);
         for i in 0..n {
             let mut px = [0f32; 3];
@@ -300,11 +305,15 @@ impl Picture {
                 }
             }
             let heat = match &self.word {
-                Some(w) => Some(w),
-                None => self.text.as_ref().filter(|_| view.text),
+                Some(w) => Some((w, (0.0, 1.0))),
+                None => self
+                    .text
+                    .as_ref()
+                    .filter(|_| view.text)
+                    .map(|t| (t, text_range)),
             };
-            if let Some(t) = heat {
-                let v = t[i].clamp(0.0, 1.0);
+            if let Some((t, (tlo, thi))) = heat {
+                let v = ((t[i] - tlo) / (thi - tlo)).clamp(0.0, 1.0);
                 let a = view.text_opacity.clamp(0.0, 1.0) * v;
                 let heat = heat_rgb(v);
                 for k in 0..3 {
@@ -366,19 +375,46 @@ pub struct View {
     pub truth: bool,
     pub opacity: f32,
     pub text_opacity: f32,
+    /// Draw the text mask from its lowest to its highest value (display only: a text mask
+    /// whose values span 0.35 to 0.65 shows where a prompt moved it).
+    pub stretch: bool,
 }
 
 #[wasm_bindgen]
 impl View {
     #[wasm_bindgen(constructor)]
-    pub fn new(mask: bool, text: bool, truth: bool, opacity: f32, text_opacity: f32) -> View {
+    pub fn new(
+        mask: bool,
+        text: bool,
+        truth: bool,
+        opacity: f32,
+        text_opacity: f32,
+        stretch: bool,
+    ) -> View {
         View {
             mask,
             text,
             truth,
             opacity,
             text_opacity,
+            stretch,
         }
+    }
+}
+
+/// The lowest and highest finite value of a map, for drawing it stretched; (0, 1) for a flat or
+/// empty map (nothing to stretch).
+pub fn stretch_range(map: &[f32]) -> (f32, f32) {
+    let (lo, hi) = map
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if hi - lo > 1e-6 {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
     }
 }
 
@@ -550,7 +586,7 @@ mod tests {
         assert_eq!(p.default_window_inner(), d.window);
         assert!(p.describe.contains("CR chest") && p.describe.contains("MONOCHROME1"));
         let (lo, hi) = d.window;
-        let rgba = p.render_inner((lo, hi), &View::new(false, false, false, 0.5, 0.5));
+        let rgba = p.render_inner((lo, hi), &View::new(false, false, false, 0.5, 0.5, false));
         for i in [0, 5000, 100_000, d.values.len() - 1] {
             let g = ((d.values[i] - lo) * 255.0 / (hi - lo)).clamp(0.0, 255.0);
             let want = (255.0 - g) as u8;
@@ -648,7 +684,10 @@ mod tests {
         assert_eq!(&w[..4], &[0.0, 0.25, 0.75, 1.0]);
         // drawn with the text opacity, even with the text mask switched off: the highest
         // similarity is red (heat_rgb(1))
-        let rgba = p.render_inner((0.0, 255.0), &View::new(false, false, false, 0.5, 1.0));
+        let rgba = p.render_inner(
+            (0.0, 255.0),
+            &View::new(false, false, false, 0.5, 1.0, false),
+        );
         let red = heat_rgb(1.0);
         assert_eq!(&rgba[12..15], &[red[0] as u8, red[1] as u8, red[2] as u8]);
         assert!(p.set_word_map_inner(3, Some(&[0.0; 4])).is_err());
@@ -667,12 +706,41 @@ mod tests {
         let mut p =
             Picture::open_inner("img.png", &grey(2, 1, |x, _| 100 + 100 * x as u8)).unwrap();
         p.set_maps_inner(1, &[0.0], Some(&[1.0])).unwrap();
-        let view = View::new(true, true, false, 0.5, 0.5);
+        let view = View::new(true, true, false, 0.5, 0.5, false);
         let rgba = p.render_inner((100.0, 200.0), &view);
         // pixel 0: grey 0 blended half with red (the heat map's 1.0); pixel 1: 255 likewise
         assert_eq!(&rgba[..4], &[127, 0, 0, 255]);
         assert_eq!(&rgba[4..], &[255, 127, 127, 255]);
         assert_eq!(heat_rgb(0.0), [0.0, 0.0, 255.0]);
         assert_eq!(heat_rgb(0.5), [127.5, 255.0, 127.5]);
+    }
+
+    /// Stretched, a text mask of 0.4 and 0.6 is drawn as 0 (blue, transparent) and 1 (red, at
+    /// the text opacity); unstretched as its own values; a flat map is drawn as it is.
+    #[test]
+    fn a_stretched_text_mask_spans_the_heat_map() {
+        let mut p = Picture::open_inner("img.png", &grey(2, 1, |_, _| 0)).unwrap();
+        // a 2×2 model map brought to the 2×1 image: columns 0.4 and 0.6
+        p.set_maps_inner(2, &[0.0; 4], Some(&[0.4, 0.6, 0.4, 0.6]))
+            .unwrap();
+        let text = p.text.clone().unwrap();
+        assert!(
+            (text[0] - 0.4).abs() < 1e-6 && (text[1] - 0.6).abs() < 1e-6,
+            "{text:?}"
+        );
+        assert_eq!(stretch_range(&text), (text[0], text[1]));
+        let stretched =
+            p.render_inner((0.0, 255.0), &View::new(false, true, false, 0.5, 1.0, true));
+        assert_eq!(&stretched[..4], &[0, 0, 0, 255]);
+        assert_eq!(&stretched[4..], &[255, 0, 0, 255]);
+        let plain = p.render_inner(
+            (0.0, 255.0),
+            &View::new(false, true, false, 0.5, 1.0, false),
+        );
+        let want = |v: f32| heat_rgb(v).map(|c| (c * v) as u8);
+        assert_eq!(&plain[..3], &want(text[0]));
+        assert_eq!(&plain[4..7], &want(text[1]));
+        assert_eq!(stretch_range(&[0.5, 0.5]), (0.0, 1.0));
+        assert_eq!(stretch_range(&[f32::NAN, 0.2, 0.7]), (0.2, 0.7));
     }
 }
