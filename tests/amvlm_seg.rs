@@ -323,8 +323,12 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
         "{keys:?}"
     );
     assert!(val.join("localisation-val.json").is_file() && !val.join("metrics.csv").exists());
+    cli(&["report", "--run", s(&tg)]).unwrap();
     let report = std::fs::read_to_string(tg.join("report.md")).unwrap();
-    assert!(!report.contains("validation-last"), "{report}");
+    assert!(
+        report.contains("predictions-last") && !report.contains("validation-last"),
+        "{report}"
+    );
     let err = cli(&[
         "export",
         "--run",
@@ -385,7 +389,8 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
     let out = cli(&["compare", s(&tg), s(&st.runs.join("b-mean-teacher"))]).unwrap();
     assert!(
         out.contains("Validation during training (best/ is chosen on it)")
-            && out.contains("validation Dice %"),
+            && out.contains("validation Dice %")
+            && !out.contains("validation-last"),
         "{out}"
     );
 

@@ -3,7 +3,8 @@
 # docs/results.md: one VLM pre-trained on the radiographs and their texts, then the supervised
 # UNet, the mean teacher, AMVLM's text-guided mean teacher and its ablations (no L_tg, the released
 # text mask, the released student loss), all with the same seed, labeled draw (25%) and epochs,
-# each scored on the test split (Dice, IoU, the text mask alone, prompt localisation).
+# each scored on the test split (Dice, IoU, the text mask alone, prompt localisation) and on the
+# validation split (prompt localisation for choosing, eval-model --split val).
 #   scripts/experiments/a6_synthetic.sh OUT_DIR [SEMISEG_BINARY]
 # OUT_DIR must not exist. Prints the table of docs/results.md at the end.
 # Options (environment), defaults the A6 settings:

@@ -544,7 +544,8 @@ pub struct EvalModelArgs {
     #[arg(long, value_enum, default_value_t = CheckpointArg::Last)]
     pub checkpoint: CheckpointArg,
     /// Folder for the predicted masks (must not exist); default RUN/predictions-<checkpoint>
-    /// (with `-lcc` after it under --largest-component). Required for a bundle.
+    /// (with `-lcc` after it under --largest-component; RUN/validation-<checkpoint> with --split
+    /// val). Required for a bundle.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Sliding-window stride (default: the run's, LA 18,18,4 as in B6). A larger step is faster

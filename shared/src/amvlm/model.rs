@@ -47,6 +47,8 @@ pub struct TextEmbeddings<B: Backend> {
     pub attention: Tensor<B, 2>,
     /// The strings of the slots.
     pub strings: Vec<Vec<String>>,
+    /// Whether each text filled the tokenizer's length (no `[PAD]` token: it may have been cut).
+    pub filled: Vec<bool>,
 }
 
 impl<B: Backend> TextEmbeddings<B> {
@@ -93,6 +95,10 @@ impl<B: Backend> AmvlmEncoders<B> {
         let (ids, mask) = to_tensors::<B>(texts, device);
         let out = self.text.forward(ids, mask);
         let tokens: Vec<Vec<String>> = texts.iter().map(|e| e.tokens.clone()).collect();
+        let filled = texts
+            .iter()
+            .map(|e| e.mask.iter().all(|&m| m == 1))
+            .collect();
         let Words {
             sentence,
             words,
@@ -106,6 +112,7 @@ impl<B: Backend> AmvlmEncoders<B> {
             valid,
             attention: weights,
             strings,
+            filled,
         }
     }
 }

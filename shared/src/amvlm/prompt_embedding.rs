@@ -8,13 +8,13 @@
 //!   with image *regions*. A global embedding is trained to say which image a text belongs to, not
 //!   where in it each phrase is; the words carry the where (docs/results.md, "Our addition L_wp").
 //!   Only the text's own words count ([`content_slots`]): not `[SEP]`, `[UNK]`, punctuation, or
-//!   the `EOF XXX` padding that A1 appends to short texts, which would otherwise outweigh a
-//!   three-word prompt's words two to one. A text with no word of its own (only padding or
+//!   the `EOF XXX` padding that A1 appends to short texts, whose twelve words (or more slots)
+//!   would otherwise outweigh a three-word prompt's. A text with no word of its own (only padding or
 //!   unknown words; prompts like that are refused before they get here) falls back to `global`.
 
 use super::model::TextEmbeddings;
 use crate::nets::l2_normalize;
-use crate::text::{PAD, SPECIAL_TOKENS};
+use crate::text::SPECIAL_TOKENS;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 
 /// The text vector `t` of the TMG's similarity map.
@@ -57,7 +57,8 @@ impl PromptEmbedding {
                 let mut c = Vec::with_capacity(b * k);
                 for i in 0..b {
                     let strings = text.strings.get(i).map_or(&[][..], |s| &s[..]);
-                    let mut keep = content_slots(strings);
+                    let filled = text.filled.get(i).copied().unwrap_or(false);
+                    let mut keep = content_slots(strings, filled);
                     keep.resize(k, false);
                     c.extend(keep.iter().map(|&x| x as u8 as f32));
                 }
@@ -76,20 +77,19 @@ impl PromptEmbedding {
 /// `[PAD]`, `[UNK]`: a vocabulary without an `x` reads `XXX` as `[UNK]`), and not the trailing
 /// `EOF XXX` padding of A1 (compared without case). The tokenizer's length limit may cut the
 /// last padding word short ("e", "eo", "x"): such a final word goes too when a whole padding word
-/// precedes it or when the text fills the length (no `[PAD]` slot).
-pub fn content_slots(strings: &[String]) -> Vec<bool> {
+/// precedes it or when the text `filled` the tokenizer's length (`TextEmbeddings::filled`).
+pub fn content_slots(strings: &[String], filled: bool) -> Vec<bool> {
     let mut keep: Vec<bool> = strings
         .iter()
         .map(|w| !SPECIAL_TOKENS.contains(&w.as_str()) && w.chars().any(char::is_alphanumeric))
         .collect();
-    let truncated = !strings.iter().any(|w| w == PAD);
     let words: Vec<usize> = (0..strings.len()).filter(|&i| keep[i]).collect();
     let is_pad = |i: usize| {
         let w = strings[i].to_lowercase();
         w == "eof" || w == "xxx"
     };
     let mut end = words.len();
-    if end >= 2 && (is_pad(words[end - 2]) || truncated) {
+    if end >= 2 && (is_pad(words[end - 2]) || filled) {
         let w = strings[words[end - 1]].to_lowercase();
         if "eof".starts_with(&w) || "xxx".starts_with(&w) {
             keep[words[end - 1]] = false;
@@ -141,6 +141,7 @@ mod tests {
                 strings("lung eof xxx"),
                 strings("eof xxx [PAD]"),
             ],
+            filled: vec![false; 3],
         };
         let got: Vec<f32> = PromptEmbedding::Words
             .vectors(&t)
@@ -169,28 +170,40 @@ mod tests {
     /// cut short at the end), whatever the case.
     #[test]
     fn content_slots_are_the_texts_own_words() {
-        let c = |s: &str| content_slots(&strings(s));
-        assert_eq!(c("upper left lung [SEP]"), [true, true, true, false]);
+        // word slots as `aggregate_words` gives them: whole words, `[SEP]`, then `[PAD]` up to
+        // the slot count (a word of several pieces frees slots, so a cut text has `[PAD]`s too)
+        let c = |s: &str, filled: bool| content_slots(&strings(s), filled);
+        assert_eq!(c("upper left lung [SEP]", false), [true, true, true, false]);
         assert_eq!(
-            c("lower , right lung eof xxx eof xx"),
-            [true, false, true, true, false, false, false, false]
+            c("lower , right lung eof xxx eof xx [SEP] [PAD]", true),
+            [true, false, true, true, false, false, false, false, false, false]
         );
         assert_eq!(
-            c("lung EOF XXX e [SEP] [PAD]"),
+            c("lung EOF XXX e [SEP] [PAD]", true),
             [true, false, false, false, false, false]
         );
         // a vocabulary without an "x": "middle right lung" padded and cut at 20 tokens
         assert_eq!(
-            c("middle right lung eof [UNK] eof [UNK] eof [UNK] eof [SEP]"),
-            [true, true, true, false, false, false, false, false, false, false, false]
+            c(
+                "middle right lung eof [UNK] eof [UNK] eof [UNK] eof [SEP] [PAD] [PAD]",
+                true
+            ),
+            [
+                true, true, true, false, false, false, false, false, false, false, false, false,
+                false
+            ]
         );
-        // the padding's first word cut short right after the text's own words
+        // the padding's first word cut short right after the text's own words (the text filled
+        // the tokenizer's length); the same "e" in a text that did not fill it is a word
         assert_eq!(
-            c("upper left lung eo [SEP]"),
-            [true, true, true, false, false]
+            c("upper left lung eo [SEP] [PAD]", true),
+            [true, true, true, false, false, false]
         );
-        // an "e" that is not cut padding, and padding words inside a text, stay
-        assert_eq!(c("vitamin e [SEP] [PAD]"), [true, true, false, false]);
-        assert_eq!(c("eof lung [SEP] [PAD]"), [true, true, false, false]);
+        assert_eq!(
+            c("vitamin e [SEP] [PAD]", false),
+            [true, true, false, false]
+        );
+        // padding words inside a text stay
+        assert_eq!(c("eof lung [SEP] [PAD]", false), [true, true, false, false]);
     }
 }

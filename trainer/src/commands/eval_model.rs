@@ -21,7 +21,11 @@ pub fn run(a: &EvalModelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     }
     if a.split.is_some() {
-        bail!("--split is for 2D runs (Test_Folder or Val_Folder); a 3D model takes --cases LIST");
+        bail!(
+            "--split needs a 2D run folder (it picks Test_Folder or Val_Folder), not {}: a 3D \
+             model takes --cases LIST, a bundle is scored on the test split",
+            a.run.display()
+        );
     }
     let model = ModelSource::open(&a.run)?;
     let pred_dir = match (&a.out, &model) {

@@ -29,6 +29,13 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
         bail!("--stride, --largest-component and --cases are for 3D volumes; a 2D run is scored on Test_Folder (or Val_Folder with --split val)");
     }
     let split = a.split.unwrap_or(EvalSplit::Test);
+    if split == EvalSplit::Val && a.checkpoint == CheckpointArg::Best {
+        writeln!(
+            out,
+            "note: best/ was chosen on these validation images, so its validation scores are \
+             optimistic"
+        )?;
+    }
     let (lvit_split, prefix, suffix) = match split {
         EvalSplit::Test => (LvitSplit::Test, "predictions", ""),
         EvalSplit::Val => (LvitSplit::Val, "validation", "-val"),
@@ -195,7 +202,7 @@ pub fn run(a: &EvalModelArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Resul
 fn split_words(split: EvalSplit) -> &'static str {
     match split {
         EvalSplit::Test => "the test split",
-        EvalSplit::Val => "the validation split (for choosing settings; not a result to report)",
+        EvalSplit::Val => "the validation split, for choosing settings, not a result to report",
     }
 }
 

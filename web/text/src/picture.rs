@@ -312,7 +312,7 @@ impl Picture {
                     .filter(|_| view.text)
                     .map(|t| (t, text_range)),
             };
-            if let Some((t, (tlo, thi))) = heat {
+            if let Some((t, (tlo, thi))) = heat.filter(|(t, _)| t[i].is_finite()) {
                 let v = ((t[i] - tlo) / (thi - tlo)).clamp(0.0, 1.0);
                 let a = view.text_opacity.clamp(0.0, 1.0) * v;
                 let heat = heat_rgb(v);
@@ -402,8 +402,11 @@ impl View {
     }
 }
 
-/// The lowest and highest finite value of a map, for drawing it stretched; (0, 1) for a flat or
-/// empty map (nothing to stretch).
+/// Narrower maps are drawn as they are: stretching them would show float noise as structure.
+const MIN_STRETCH_SPAN: f32 = 0.01;
+
+/// The lowest and highest finite value of a map, for drawing it stretched; (0, 1) for a map
+/// spanning less than [`MIN_STRETCH_SPAN`] or empty (nothing worth stretching).
 pub fn stretch_range(map: &[f32]) -> (f32, f32) {
     let (lo, hi) = map
         .iter()
@@ -411,7 +414,7 @@ pub fn stretch_range(map: &[f32]) -> (f32, f32) {
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         });
-    if hi - lo > 1e-6 {
+    if hi - lo >= MIN_STRETCH_SPAN {
         (lo, hi)
     } else {
         (0.0, 1.0)
@@ -741,6 +744,7 @@ mod tests {
         assert_eq!(&plain[..3], &want(text[0]));
         assert_eq!(&plain[4..7], &want(text[1]));
         assert_eq!(stretch_range(&[0.5, 0.5]), (0.0, 1.0));
+        assert_eq!(stretch_range(&[0.5, 0.505]), (0.0, 1.0));
         assert_eq!(stretch_range(&[f32::NAN, 0.2, 0.7]), (0.2, 0.7));
     }
 }
