@@ -414,21 +414,24 @@ fn check_len(values: Vec<f32>, n: usize) -> Result<Vec<f32>, String> {
     Ok(values[..n].to_vec())
 }
 
-/// The lowest and highest finite value, as a display window (a flat image gets a window one
-/// unit wide; no finite value, 0 to 1).
-pub fn value_range(values: &[f32]) -> (f32, f32) {
+/// The lowest and highest finite value; `None` when there is none.
+pub fn finite_extent(values: &[f32]) -> Option<(f32, f32)> {
     let (lo, hi) = values
         .iter()
         .filter(|v| v.is_finite())
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         });
-    if hi > lo {
-        (lo, hi)
-    } else if lo.is_finite() {
-        (lo, lo + 1.0)
-    } else {
-        (0.0, 1.0)
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// The lowest and highest finite value, as a display window (a flat image gets a window one
+/// unit wide; no finite value, 0 to 1).
+pub fn value_range(values: &[f32]) -> (f32, f32) {
+    match finite_extent(values) {
+        Some((lo, hi)) if hi > lo => (lo, hi),
+        Some((lo, _)) => (lo, lo + 1.0),
+        None => (0.0, 1.0),
     }
 }
 

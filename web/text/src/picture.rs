@@ -7,7 +7,7 @@
 //! natively; the `#[wasm_bindgen]` methods only turn errors into JavaScript exceptions.
 
 use image::{DynamicImage, ImageFormat, ImageReader};
-use semiseg::data::{read_dicom, value_range};
+use semiseg::data::{finite_extent, read_dicom, value_range};
 use semiseg::infer::{map_to_gray8, map_to_image};
 use semiseg::metrics::{dice, jaccard};
 use std::io::Cursor;
@@ -408,17 +408,9 @@ const MIN_STRETCH_SPAN: f32 = 0.01;
 /// The lowest and highest finite value of a map, for drawing it stretched; (0, 1) for a map
 /// spanning less than [`MIN_STRETCH_SPAN`] or empty (nothing worth stretching).
 pub fn stretch_range(map: &[f32]) -> (f32, f32) {
-    let (lo, hi) = map
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    if hi - lo >= MIN_STRETCH_SPAN {
-        (lo, hi)
-    } else {
-        (0.0, 1.0)
-    }
+    finite_extent(map)
+        .filter(|(lo, hi)| hi - lo >= MIN_STRETCH_SPAN)
+        .unwrap_or((0.0, 1.0))
 }
 
 /// A blue (0) – cyan – yellow – red (1) heat map colour.
