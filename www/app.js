@@ -495,7 +495,7 @@ for (const label of document.querySelectorAll('label.button[for]')) {
   });
 }
 const image2d = setup2d({
-  state, $, showError, clearError, status, errText, gpuLimit: GPU_BUFFER_LIMIT,
+  state, $, showError, clearError, status, errText, gpuLimit: GPU_BUFFER_LIMIT, cpuLimit: CPU_MEMORY_LIMIT,
   setMode, discardRunning, newWorker, currentModel, updateButtons, save,
 });
 $('segment').addEventListener('click', segment);

@@ -128,6 +128,13 @@ export function setup2d(ctx) {
       $('prompt').focus();
       return;
     }
+    // memory estimated before running (TextGuidedMemory): the worker refuses a CPU run above its
+    // budget and a WebGPU run whose largest tensor passes the GPU's buffer limit
+    let cpuBytes, largest;
+    try {
+      [cpuBytes, largest] = pic.estimate_memory(JSON.stringify(model.card), model.bytes.byteLength);
+    } catch (e) { showError(`Cannot use ${model.label}: ${errText(e)}`); return; }
+    state.memoryEstimate = cpuBytes;
     if (!state.worker) state.worker = ctx.newWorker();
     state.running = true;
     state.started = performance.now();
@@ -136,7 +143,8 @@ export function setup2d(ctx) {
     state.worker.postMessage({
       type: 'segment2d', modelKey: $('model').value, bundle: model.bytes, backend: $('backend').value,
       imageKey: state.picKey, image: state.picBytes, name: pic.name(), prompt: hasTmg ? prompt : '',
-      fuse: state.request2d.fuse, memory: { largest: 0, gpuLimit: ctx.gpuLimit },
+      fuse: state.request2d.fuse,
+      memory: { cpuBytes, largest, cpuLimit: ctx.cpuLimit, gpuLimit: ctx.gpuLimit },
     });
     if (!hasTmg && prompt) status(`${model.label} trained no text mask generator: the prompt is ignored, the mask is the model's own.`);
     ctx.updateButtons();
@@ -201,11 +209,14 @@ export function setup2d(ctx) {
       return true;
     }
     const ms = (v) => `${v.toFixed(0)} ms`;
+    const mib = (b) => (b / 2 ** 20).toFixed(0);
     const total = state.pic.width() * state.pic.height();
     $('result-info').innerHTML = `<p>Segmented on <strong id="ran-on">${data.backend}</strong>:
       image embedding and mask <strong id="embed-ms">${data.embedMs === null ? 'cached' : ms(data.embedMs)}</strong>${data.promptMs === null ? '' : `,
       prompt <strong id="prompt-ms">${ms(data.promptMs)}</strong>`}.</p>
-      <p><span id="mask-pixels">${fg}</span> foreground pixels (${(100 * fg / total).toFixed(1)}%)${fused ? ', steered by the prompt' : ''}.</p>`;
+      <p><span id="mask-pixels">${fg}</span> foreground pixels (${(100 * fg / total).toFixed(1)}%)${fused ? ', steered by the prompt' : ''}.</p>
+      <p>Worker memory: <span id="worker-memory" data-bytes="${data.memoryBytes}" data-estimate="${state.memoryEstimate}">${mib(data.memoryBytes)} MB</span>
+      (estimated before running, on the CPU backend: ${mib(state.memoryEstimate)} MB).</p>`;
     if (req.prompt && data.text) showWords(req.prompt, data.words);
     showWordMaps(data.text ? data.wordMaps : null);
     const took = data.embedMs === null ? `prompt ${ms(data.promptMs || 0)}, image cached` : `${ms((data.embedMs || 0) + (data.promptMs || 0))}`;

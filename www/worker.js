@@ -29,8 +29,8 @@ async function webgpuAdapter() {
 const isFallback = (adapter) => Boolean(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter);
 
 // The backend to run on, and why, when it is not the one asked for or is a slow choice:
-// { backend: 'cpu' | 'webgpu', note }.
-async function chooseBackend(wanted, memory) {
+// { backend: 'cpu' | 'webgpu', note }. `needs` says what the largest buffer is for.
+async function chooseBackend(wanted, memory, needs = 'one window needs') {
   if (wanted === 'cpu') return { backend: 'cpu', note: '' };
   const adapter = await webgpuAdapter();
   if (!adapter) {
@@ -39,8 +39,8 @@ async function chooseBackend(wanted, memory) {
   }
   const limit = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize, memory.gpuLimit);
   if (memory.largest > limit) {
-    if (wanted === 'webgpu') throw new Error(`one window needs a ${(memory.largest / 2 ** 20).toFixed(0)} MB buffer, more than this GPU allows (${(limit / 2 ** 20).toFixed(0)} MB); choose the CPU backend`);
-    return { backend: 'cpu', note: `one window needs more than this GPU's ${(limit / 2 ** 20).toFixed(0)} MB buffers` };
+    if (wanted === 'webgpu') throw new Error(`${needs} a ${(memory.largest / 2 ** 20).toFixed(0)} MB buffer, more than this GPU allows (${(limit / 2 ** 20).toFixed(0)} MB); choose the CPU backend`);
+    return { backend: 'cpu', note: `${needs} more than this GPU's ${(limit / 2 ** 20).toFixed(0)} MB buffers` };
   }
   if (isFallback(adapter)) {
     if (wanted === 'webgpu') return { backend: 'webgpu', note: 'WebGPU here is a software fallback adapter (no GPU): expect it to be much slower than the CPU backend' };
@@ -53,8 +53,12 @@ async function chooseBackend(wanted, memory) {
 // then runs the text encoder and the Text Mask Generator. Times are posted with the result.
 async function segment2d(data) {
   const engine = await text2d();
-  const { backend, note } = await chooseBackend(data.backend, data.memory);
+  const { backend, note } = await chooseBackend(data.backend, data.memory, 'the model\'s largest tensor needs');
   const key = `${data.modelKey}/${backend}`;
+  if (backend === 'cpu' && data.memory.cpuBytes > data.memory.cpuLimit) {
+    const need = data.memory.cpuBytes / 2 ** 20, limit = data.memory.cpuLimit / 2 ** 20;
+    throw new Error(`this model and image need about ${need.toFixed(0)} MB to segment, more than the browser's CPU backend can hold (${limit.toFixed(0)} MB); use a smaller model or image, or a browser with WebGPU`);
+  }
   if (note) self.postMessage({ type: 'backend', backend, note, imageKey: data.imageKey, requestId: data.requestId });
   if (!loaded.has(key)) {
     loaded.set(key, await engine.load(new Uint8Array(data.bundle), backend === 'webgpu'));

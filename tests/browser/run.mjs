@@ -361,6 +361,30 @@ await check('a volume past the memory budget is refused before it runs, with a m
   await page.screenshot({ path: path.join(artifacts, 'error-memory-budget.png') });
 });
 
+await check('2D: a model and image past the memory budget are refused before they run, with a message', async () => {
+  await page.goto(`${base}?cpu-memory-mib=8&gpu-buffer-mib=0.5`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 120000 });
+  await page.locator('#sample2d').click();
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
+  await page.waitForFunction(() => document.getElementById('model-info').textContent.includes('text mask generator'), null, { timeout: 60000, polling: 100 });
+  async function refused2d(backend, want) {
+    await page.selectOption('#backend', backend);
+    await page.locator('#prompt-go').click();
+    await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout: 60000, polling: 100 });
+    const status = await text('#status');
+    const msg = await text('#error');
+    assert(status === 'Segmentation failed.', `${status} (expected a refusal)`);
+    assert(msg.includes(want), msg);
+    assert(await page.locator('#prompt-go').isEnabled(), 'Segment disabled after a refusal');
+    return msg;
+  }
+  const cpu = await refused2d('cpu', "more than the browser's CPU backend can hold (8 MB)");
+  assert(/this model and image need about \d+ MB/.test(cpu), cpu);
+  const gpu = await refused2d('webgpu', 'more than this GPU allows');
+  assert(gpu.includes("the model's largest tensor needs a 1 MB buffer"), gpu);
+  await page.screenshot({ path: path.join(artifacts, 'error-memory-budget-2d.png') });
+});
+
 await check('a memory budget that is not a number is named and ignored', async () => {
   await page.goto(`${base}?gpu-buffer-mib=lots`);
   await page.waitForSelector('body[data-ready=true]', { timeout: 120000 });

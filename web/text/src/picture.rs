@@ -8,7 +8,7 @@
 
 use image::{DynamicImage, ImageFormat, ImageReader};
 use semiseg::data::{finite_extent, read_dicom, value_range};
-use semiseg::infer::{map_to_gray8, map_to_image};
+use semiseg::infer::{map_to_gray8, map_to_image, ImageFile, ModelCard, TextGuidedMemory};
 use semiseg::metrics::{dice, jaccard};
 use std::io::Cursor;
 use wasm_bindgen::prelude::*;
@@ -107,6 +107,9 @@ pub struct Picture {
     window: Option<(f32, f32)>,
     /// MONOCHROME1 (DICOM): the lowest value is drawn white.
     inverted: bool,
+    /// Whether the file is a DICOM, and its length (what reading it costs the worker).
+    dicom: bool,
+    file_len: usize,
     /// The student's (or the fused) probability at the image's size.
     mask: Option<Vec<f32>>,
     /// The prompt's text mask at the image's size.
@@ -132,6 +135,8 @@ impl Picture {
                 describe: d.describe,
                 window: Some(d.window),
                 inverted: d.inverted,
+                dicom: true,
+                file_len: bytes.len(),
                 mask: None,
                 text: None,
                 truth: None,
@@ -186,6 +191,8 @@ impl Picture {
             describe,
             window: None,
             inverted: false,
+            dicom: false,
+            file_len: bytes.len(),
             mask: None,
             text: None,
             truth: None,
@@ -195,6 +202,31 @@ impl Picture {
 
     /// Take the model's maps (`size × size`, row-major): the mask's probability and, for a
     /// prompt, the text mask. Returns the mask's foreground pixels at the image's size.
+    /// The memory estimate of segmenting this image with a bundle (its card as JSON).
+    pub fn memory_inner(&self, card: &str, bundle_len: usize) -> Result<TextGuidedMemory, String> {
+        let card: ModelCard =
+            serde_json::from_str(card).map_err(|e| format!("the model card: {e}"))?;
+        let c = card
+            .image2d
+            .as_ref()
+            .ok_or("this is a 3D V-Net (a scan), not a 2D text-guided model")?;
+        let image = ImageFile {
+            width: self.width,
+            height: self.height,
+            channels: self.channels,
+            bits: self.bits,
+            dicom: self.dicom,
+            file_len: self.file_len,
+        };
+        Ok(TextGuidedMemory::estimate(
+            c,
+            card.precision,
+            card.weights_len,
+            bundle_len,
+            &image,
+        ))
+    }
+
     pub fn set_maps_inner(
         &mut self,
         size: usize,
@@ -516,6 +548,14 @@ impl Picture {
         self.text_png_inner().map_err(js)
     }
 
+    /// `[bytes on the CPU backend, largest tensor bytes]` that segmenting this image with the
+    /// bundle of `bundle_len` bytes whose card is `card` (JSON) needs (`TextGuidedMemory`;
+    /// checked by the worker against the device's limits).
+    pub fn estimate_memory(&self, card: &str, bundle_len: f64) -> Result<Vec<f64>, JsError> {
+        let m = self.memory_inner(card, bundle_len as usize).map_err(js)?;
+        Ok(vec![m.cpu_bytes() as f64, m.largest_tensor_bytes as f64])
+    }
+
     /// `chest.png` -> `chest_mask.png`.
     pub fn mask_file_name(&self) -> String {
         format!("{}_mask.png", self.stem())
@@ -544,6 +584,41 @@ mod tests {
             h,
             |x, y| image::Luma([f(x, y)]),
         )))
+    }
+
+    #[test]
+    fn the_memory_estimate_reads_the_card_and_the_image() {
+        let models =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/assets/models");
+        let shipped = std::fs::read(models.join("synth-radiograph.semiseg")).unwrap();
+        let card = semiseg::infer::ModelBundle::decode(&shipped).unwrap().card;
+        let json = serde_json::to_string(&card).unwrap();
+        let bytes = grey(100, 50, |x, y| (x + y) as u8);
+        let p = Picture::open_inner("a.png", &bytes).unwrap();
+        let want = TextGuidedMemory::estimate(
+            card.image2d.as_ref().unwrap(),
+            card.precision,
+            card.weights_len,
+            shipped.len(),
+            &ImageFile {
+                width: 100,
+                height: 50,
+                channels: 1,
+                bits: 8,
+                dicom: false,
+                file_len: bytes.len(),
+            },
+        );
+        assert_eq!(p.memory_inner(&json, shipped.len()).unwrap(), want);
+        // a 3D bundle's card and a card that is not JSON are refused with a message
+        let la = std::fs::read(models.join("la-light.semiseg")).unwrap();
+        let card3d = semiseg::infer::ModelBundle::decode(&la).unwrap().card;
+        let err = p
+            .memory_inner(&serde_json::to_string(&card3d).unwrap(), la.len())
+            .unwrap_err();
+        assert!(err.contains("3D V-Net"), "{err}");
+        let err = p.memory_inner("{", 10).unwrap_err();
+        assert!(err.starts_with("the model card"), "{err}");
     }
 
     #[test]
