@@ -130,9 +130,9 @@ export function setup2d(ctx) {
     }
     // memory estimated before running (TextGuidedMemory): the worker refuses a CPU run above its
     // budget and a WebGPU run whose largest tensor passes the GPU's buffer limit
-    let cpuBytes, largest;
+    let cpuBytes, largest, webgpuBytes;
     try {
-      [cpuBytes, largest] = pic.estimate_memory(JSON.stringify(model.card), model.bytes.byteLength);
+      [cpuBytes, largest, webgpuBytes] = pic.estimate_memory(JSON.stringify(model.card), model.bytes.byteLength);
     } catch (e) { showError(`Cannot use ${model.label}: ${errText(e)}`); return; }
     state.memoryEstimate = cpuBytes;
     if (!state.worker) state.worker = ctx.newWorker();
@@ -144,7 +144,7 @@ export function setup2d(ctx) {
       type: 'segment2d', modelKey: $('model').value, bundle: model.bytes, backend: $('backend').value,
       imageKey: state.picKey, image: state.picBytes, name: pic.name(), prompt: hasTmg ? prompt : '',
       fuse: state.request2d.fuse,
-      memory: { cpuBytes, largest, cpuLimit: ctx.cpuLimit, gpuLimit: ctx.gpuLimit },
+      memory: { cpuBytes, largest, webgpuBytes, cpuLimit: ctx.cpuLimit, gpuLimit: ctx.gpuLimit },
     });
     if (!hasTmg && prompt) status(`${model.label} trained no text mask generator: the prompt is ignored, the mask is the model's own.`);
     ctx.updateButtons();
@@ -215,7 +215,7 @@ export function setup2d(ctx) {
       image embedding and mask <strong id="embed-ms">${data.embedMs === null ? 'cached' : ms(data.embedMs)}</strong>${data.promptMs === null ? '' : `,
       prompt <strong id="prompt-ms">${ms(data.promptMs)}</strong>`}.</p>
       <p><span id="mask-pixels">${fg}</span> foreground pixels (${(100 * fg / total).toFixed(1)}%)${fused ? ', steered by the prompt' : ''}.</p>
-      <p>Worker memory: <span id="worker-memory" data-bytes="${data.memoryBytes}" data-estimate="${state.memoryEstimate}">${mib(data.memoryBytes)} MB</span>
+      <p>Worker memory (its 2D module's peak so far): <span id="worker-memory" data-bytes="${data.memoryBytes}" data-estimate="${state.memoryEstimate}">${mib(data.memoryBytes)} MB</span>
       (estimated before running, on the CPU backend: ${mib(state.memoryEstimate)} MB).</p>`;
     if (req.prompt && data.text) showWords(req.prompt, data.words);
     showWordMaps(data.text ? data.wordMaps : null);

@@ -17,6 +17,9 @@ async function text2d() {
   return ready2d;
 }
 const loaded = new Map(); // `${modelKey}/${backend}` -> Segmenter or TextSegmenter
+const keys2d = new Set(); // the keys of `loaded` that hold a TextSegmenter (at most one)
+// megabytes for messages: one decimal for a fraction under 10 (a 0.5 MB limit is not "1 MB")
+const mb = (b) => { const v = b / 2 ** 20; return v < 10 && !Number.isInteger(v) ? v.toFixed(1) : v.toFixed(0); };
 const embedded = new Map(); // `${modelKey}/${backend}` -> { imageKey, prob } of the embedding it holds
 
 async function webgpuAdapter() {
@@ -39,8 +42,8 @@ async function chooseBackend(wanted, memory, needs = 'one window needs') {
   }
   const limit = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize, memory.gpuLimit);
   if (memory.largest > limit) {
-    if (wanted === 'webgpu') throw new Error(`${needs} a ${(memory.largest / 2 ** 20).toFixed(0)} MB buffer, more than this GPU allows (${(limit / 2 ** 20).toFixed(0)} MB); choose the CPU backend`);
-    return { backend: 'cpu', note: `${needs} more than this GPU's ${(limit / 2 ** 20).toFixed(0)} MB buffers` };
+    if (wanted === 'webgpu') throw new Error(`${needs} a ${mb(memory.largest)} MB buffer, more than this GPU allows (${mb(limit)} MB); choose the CPU backend`);
+    return { backend: 'cpu', note: `${needs} more than this GPU's ${mb(limit)} MB buffers` };
   }
   if (isFallback(adapter)) {
     if (wanted === 'webgpu') return { backend: 'webgpu', note: 'WebGPU here is a software fallback adapter (no GPU): expect it to be much slower than the CPU backend' };
@@ -55,13 +58,21 @@ async function segment2d(data) {
   const engine = await text2d();
   const { backend, note } = await chooseBackend(data.backend, data.memory, 'the model\'s largest tensor needs');
   const key = `${data.modelKey}/${backend}`;
-  if (backend === 'cpu' && data.memory.cpuBytes > data.memory.cpuLimit) {
-    const need = data.memory.cpuBytes / 2 ** 20, limit = data.memory.cpuLimit / 2 ** 20;
-    throw new Error(`this model and image need about ${need.toFixed(0)} MB to segment, more than the browser's CPU backend can hold (${limit.toFixed(0)} MB); use a smaller model or image, or a browser with WebGPU`);
+  // the estimate (TextGuidedMemory) is of one model in the 2D module's memory: the others go
+  if (!loaded.has(key)) {
+    for (const k of keys2d) { loaded.get(k).free(); loaded.delete(k); embedded.delete(k); }
+    keys2d.clear();
+  }
+  const mem = data.memory, need = backend === 'cpu' ? mem.cpuBytes : mem.webgpuBytes;
+  if (need > mem.cpuLimit) {
+    const what = backend === 'cpu' ? "the browser's CPU backend" : 'the browser (the model is read on the CPU before it goes to WebGPU)';
+    const instead = backend !== 'cpu' ? '' : data.backend === 'cpu' ? ', or choose WebGPU if this browser has a GPU' : '';
+    throw new Error(`this model and image need about ${mb(need)} MB to segment, more than ${what} can hold (${mb(mem.cpuLimit)} MB); use a smaller model or image${instead}`);
   }
   if (note) self.postMessage({ type: 'backend', backend, note, imageKey: data.imageKey, requestId: data.requestId });
   if (!loaded.has(key)) {
     loaded.set(key, await engine.load(new Uint8Array(data.bundle), backend === 'webgpu'));
+    keys2d.add(key);
     embedded.delete(key);
   }
   const seg = loaded.get(key);

@@ -50,13 +50,34 @@ png('g8-4096.png', 4096, 4096, 0, 8, 1)
 png('rgb8-4096.png', 4096, 4096, 2, 8, 3)
 png('g16-4096.png', 4096, 4096, 0, 16, 1)
 png('rgba8-2048.png', 2048, 2048, 6, 8, 4)
+
+# a 4096² 16-bit grey DICOM (explicit VR little endian, uncompressed, 12 bits stored)
+def el(group, elem, vr, value):
+    if isinstance(value, str):
+        value = value.encode() + (b'\0' if vr == b'UI' and len(value) % 2 else b' ' if len(value) % 2 else b'')
+    head = struct.pack('<HH', group, elem) + vr
+    if vr in (b'OB', b'OW'):
+        return head + b'\0\0' + struct.pack('<I', len(value)) + value
+    return head + struct.pack('<H', len(value)) + value
+us = lambda v: struct.pack('<H', v)
+uid = '1.2.826.0.1.3680043.2.1125.1'
+meta = (el(2, 1, b'OB', b'\0\1') + el(2, 2, b'UI', '1.2.840.10008.5.1.4.1.1.7') + el(2, 3, b'UI', uid)
+        + el(2, 0x10, b'UI', '1.2.840.10008.1.2.1'))
+n = 4096
+pixels = bytes(b & 0x0f if i % 2 else b for i, b in enumerate(random.Random(1).randbytes(2 * n * n)))
+body = (el(8, 0x16, b'UI', '1.2.840.10008.5.1.4.1.1.7') + el(8, 0x18, b'UI', uid) + el(8, 0x60, b'CS', 'OT')
+        + el(0x28, 2, b'US', us(1)) + el(0x28, 4, b'CS', 'MONOCHROME2') + el(0x28, 0x10, b'US', us(n))
+        + el(0x28, 0x11, b'US', us(n)) + el(0x28, 0x100, b'US', us(16)) + el(0x28, 0x101, b'US', us(12))
+        + el(0x28, 0x102, b'US', us(11)) + el(0x28, 0x103, b'US', us(0)) + el(0x7fe0, 0x10, b'OW', pixels))
+with open('g16-4096.dcm', 'wb') as f:
+    f.write(b'\0' * 128 + b'DICM' + el(2, 0, b'UL', struct.pack('<I', len(meta))) + meta + body)
 PY
 
 sample=$repo/www/assets/sample2d/cxr_test_00001.png
 chest=$repo/tests/fixtures/dicom/chest_cr.dcm
 bench="node $repo/tests/browser/bench2d.mjs $repo/dist"
 $bench --bundle "$repo/www/assets/models/synth-radiograph.semiseg" \
-  --image "$sample,g8-4096.png,rgb8-4096.png,g16-4096.png,rgba8-2048.png,$chest"
+  --image "$sample,g8-4096.png,rgb8-4096.png,g16-4096.png,rgba8-2048.png,$chest,g16-4096.dcm"
 $bench --bundle seg-med.semiseg --image "$sample,rgb8-4096.png"
 $bench --bundle seg-med-f32.semiseg,seg-big.semiseg --image "$sample"
 $bench --bundle seg-wide.semiseg --image "$sample,g8-4096.png"

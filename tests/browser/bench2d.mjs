@@ -24,7 +24,7 @@ if (!bundles.length || !images.length) {
 }
 const { base, close } = await serve(dist);
 const browser = await launch(chromium);
-const mb = (b) => (b / 2 ** 20).toFixed(0);
+const mb = (b) => (b / 2 ** 20).toFixed(1);
 
 console.log('| model bundle | image | worker memory | estimate | estimate / memory | image + prompt |');
 console.log('|---|---|---|---|---|---|');

@@ -379,9 +379,12 @@ await check('2D: a model and image past the memory budget are refused before the
     return msg;
   }
   const cpu = await refused2d('cpu', "more than the browser's CPU backend can hold (8 MB)");
-  assert(/this model and image need about \d+ MB/.test(cpu), cpu);
-  const gpu = await refused2d('webgpu', 'more than this GPU allows');
-  assert(gpu.includes("the model's largest tensor needs a 1 MB buffer"), gpu);
+  assert(/this model and image need about [\d.]+ MB/.test(cpu) && cpu.includes('or choose WebGPU'), cpu);
+  const gpu = await refused2d('webgpu', 'more than this GPU allows (0.5 MB)');
+  assert(/the model's largest tensor needs a 0\.[6-9] MB buffer/.test(gpu), gpu);
+  // auto falls back from the GPU's small buffers to the CPU, whose budget then refuses
+  const auto = await refused2d('auto', "more than the browser's CPU backend can hold (8 MB)");
+  assert(!auto.includes('choose WebGPU'), auto);
   await page.screenshot({ path: path.join(artifacts, 'error-memory-budget-2d.png') });
 });
 

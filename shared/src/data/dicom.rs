@@ -407,11 +407,13 @@ pub fn read_dicom(bytes: &[u8], name: &str) -> Result<DicomImage, Image2dError> 
 /// A display window: the lowest and highest value shown.
 type Window = (f32, f32);
 
-fn check_len(values: Vec<f32>, n: usize) -> Result<Vec<f32>, String> {
+fn check_len(mut values: Vec<f32>, n: usize) -> Result<Vec<f32>, String> {
     if values.len() < n {
         return Err(format!("{} values for {n} pixels", values.len()));
     }
-    Ok(values[..n].to_vec())
+    // in place: a copy would hold a second f32 image (TextGuidedMemory counts one)
+    values.truncate(n);
+    Ok(values)
 }
 
 /// The lowest and highest finite value; `None` when there is none.

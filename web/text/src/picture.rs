@@ -200,8 +200,6 @@ impl Picture {
         })
     }
 
-    /// Take the model's maps (`size × size`, row-major): the mask's probability and, for a
-    /// prompt, the text mask. Returns the mask's foreground pixels at the image's size.
     /// The memory estimate of segmenting this image with a bundle (its card as JSON).
     pub fn memory_inner(&self, card: &str, bundle_len: usize) -> Result<TextGuidedMemory, String> {
         let card: ModelCard =
@@ -227,6 +225,8 @@ impl Picture {
         ))
     }
 
+    /// Take the model's maps (`size × size`, row-major): the mask's probability and, for a
+    /// prompt, the text mask. Returns the mask's foreground pixels at the image's size.
     pub fn set_maps_inner(
         &mut self,
         size: usize,
@@ -548,12 +548,16 @@ impl Picture {
         self.text_png_inner().map_err(js)
     }
 
-    /// `[bytes on the CPU backend, largest tensor bytes]` that segmenting this image with the
-    /// bundle of `bundle_len` bytes whose card is `card` (JSON) needs (`TextGuidedMemory`;
-    /// checked by the worker against the device's limits).
+    /// `[wasm bytes on the CPU backend, largest tensor bytes, wasm bytes on WebGPU]` that
+    /// segmenting this image with the bundle of `bundle_len` bytes whose card is `card` (JSON)
+    /// needs (`TextGuidedMemory`; checked by the worker against the device's limits).
     pub fn estimate_memory(&self, card: &str, bundle_len: f64) -> Result<Vec<f64>, JsError> {
         let m = self.memory_inner(card, bundle_len as usize).map_err(js)?;
-        Ok(vec![m.cpu_bytes() as f64, m.largest_tensor_bytes as f64])
+        Ok(vec![
+            m.cpu_bytes() as f64,
+            m.largest_tensor_bytes as f64,
+            m.webgpu_wasm_bytes() as f64,
+        ])
     }
 
     /// `chest.png` -> `chest_mask.png`.
@@ -610,6 +614,28 @@ mod tests {
             },
         );
         assert_eq!(p.memory_inner(&json, shipped.len()).unwrap(), want);
+        // a DICOM is counted as one (its parser's copy of the file, its samples)
+        let dcm_path = models.join("../../../tests/fixtures/dicom/chest_cr.dcm");
+        let dcm = std::fs::read(dcm_path).unwrap();
+        let d = Picture::open_inner("chest_cr.dcm", &dcm).unwrap();
+        let image = ImageFile {
+            width: 368,
+            height: 391,
+            channels: 1,
+            bits: d.bits,
+            dicom: true,
+            file_len: dcm.len(),
+        };
+        let want = TextGuidedMemory::estimate(
+            card.image2d.as_ref().unwrap(),
+            card.precision,
+            card.weights_len,
+            shipped.len(),
+            &image,
+        );
+        assert_eq!(d.memory_inner(&json, shipped.len()).unwrap(), want);
+        assert_eq!(want.image_bytes, image.read_bytes());
+        assert!(want.image_bytes > 2 * dcm.len() as u64);
         // a 3D bundle's card and a card that is not JSON are refused with a message
         let la = std::fs::read(models.join("la-light.semiseg")).unwrap();
         let card3d = semiseg::infer::ModelBundle::decode(&la).unwrap().card;
