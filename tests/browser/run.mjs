@@ -337,15 +337,16 @@ await run2d({ page, check, assert, text, artifacts, nativeDir, served, results, 
 // The memory estimate refuses a volume before running: the page is reopened with budgets below
 // what the LA sample needs (8 MiB of CPU memory, 1 MiB WebGPU buffers), so the refusal paths run
 // without a 200-million-voxel fixture.
-async function refusedWith(backend, want) {
+// `button`: the 3D mode's Segment (#segment) or the 2D mode's (#prompt-go).
+async function refusedWith(backend, want, button = '#segment') {
   await page.selectOption('#backend', backend);
-  await page.locator('#segment').click();
+  await page.locator(button).click();
   await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout: 60000, polling: 100 });
   const status = await text('#status');
   const msg = await text('#error');
   assert(status === 'Segmentation failed.', `${status} (expected a refusal)`);
   assert(msg.includes(want), msg);
-  assert(await page.locator('#segment').isEnabled(), 'Segment disabled after a refusal');
+  assert(await page.locator(button).isEnabled(), 'Segment disabled after a refusal');
   return msg;
 }
 await check('a volume past the memory budget is refused before it runs, with a message', async () => {
@@ -367,17 +368,7 @@ await check('2D: a model and image past the memory budget are refused before the
   await page.locator('#sample2d').click();
   await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
   await page.waitForFunction(() => document.getElementById('model-info').textContent.includes('text mask generator'), null, { timeout: 60000, polling: 100 });
-  async function refused2d(backend, want) {
-    await page.selectOption('#backend', backend);
-    await page.locator('#prompt-go').click();
-    await page.waitForFunction(() => /^(Done|Segmentation failed)/.test(document.getElementById('status').textContent), null, { timeout: 60000, polling: 100 });
-    const status = await text('#status');
-    const msg = await text('#error');
-    assert(status === 'Segmentation failed.', `${status} (expected a refusal)`);
-    assert(msg.includes(want), msg);
-    assert(await page.locator('#prompt-go').isEnabled(), 'Segment disabled after a refusal');
-    return msg;
-  }
+  const refused2d = (backend, want) => refusedWith(backend, want, '#prompt-go');
   const cpu = await refused2d('cpu', "more than the browser's CPU backend can hold (8 MB)");
   assert(/this model and image need about [\d.]+ MB/.test(cpu) && cpu.includes('or choose WebGPU'), cpu);
   const gpu = await refused2d('webgpu', 'more than this GPU allows (0.5 MB)');
