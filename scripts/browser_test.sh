@@ -81,6 +81,17 @@ dcm=tests/fixtures/dicom
 target/debug/semiseg predict --backend cpu --model "$m2" "$dcm/chest_cr.dcm" --prompt "$first" \
   -o "$native/2d/chest_mask.png" --text-mask "$native/2d/chest_text.png" >/dev/null
 cp "$dcm/chest_cr.dcm" "$dcm/rtdose.dcm" "$dcm/MR_small_jp2klossless.dcm" "$native/2d/"
+# a real MoNuSeg test image (H&E nuclei, ../shared/data/monuseg-lvit or $SEMISEG_MONUSEG, as the
+# integration tests read it) with its description from Test_text.xlsx and its manual mask, segmented
+# with the shipped MoNuSeg bundle
+mo=${SEMISEG_MONUSEG:-../shared/data/monuseg-lvit}/Test_Folder nuc=TCGA-44-2665-01B-06-BS6
+[ -f "$mo/img/$nuc.png" ] || { echo "error: no MoNuSeg test image at $mo/img/$nuc.png; set SEMISEG_MONUSEG" >&2; exit 1; }
+nuc_prompt="The nuclei density in the lower left is high."
+cp "$mo/img/$nuc.png" "$native/2d/$nuc.png"
+cp "$mo/labelcol/$nuc.png" "$native/2d/${nuc}_label.png"
+python3 -c 'import json,sys; print(json.dumps({"image": sys.argv[1] + ".png", "truth": sys.argv[1] + "_label.png", "prompt": sys.argv[2]}))' "$nuc" "$nuc_prompt" >"$native/2d/nuclei.json"
+target/debug/semiseg predict --backend cpu --model www/assets/models/monuseg-nuclei.semiseg "$mo/img/$nuc.png" --prompt "$nuc_prompt" \
+  -o "$native/2d/nuclei_mask.png" --text-mask "$native/2d/nuclei_text.png" >/dev/null
 
 phase "browser: tests in headless Chromium"
 node tests/browser/run.mjs dist "$fixtures" "$native" "$art"

@@ -41,7 +41,7 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
   }
 
   await check('2D: the 3D page did not fetch the 2D model; the radiograph sample opens in the 2D viewer with its prompt', async () => {
-    assert(!served.some((u) => u.includes('synth-radiograph')), 'the 2D model was fetched before the 2D mode was used');
+    assert(!served.some((u) => u.includes('synth-radiograph') || u.includes('monuseg')), 'a 2D model was fetched before the 2D mode was used');
     await page.locator('#sample2d').click();
     await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
     assert(await page.locator('#viewer2d').isVisible(), '2D viewer hidden');
@@ -225,6 +225,31 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     assert(plain.some((v, i) => v !== shown[1][i]), 'unchecking the stretch did not redraw the text mask');
     await page.locator('#stretch-text').check();
     results.push(`      2D two-zone prompts (text mask mean over the named lesion vs the other, grey levels): ${said.join('; ')}; ${moved} of ${shown[0].length} canvas values differ by more than 16 between the two`);
+  });
+
+  await check('2D: the shipped MoNuSeg model segments a real H&E test image from its description as semiseg predict --prompt does; its manual mask gives the Dice of the shared metrics', async () => {
+    const nuc = JSON.parse(fs.readFileSync(path.join(nativeDir, '2d', 'nuclei.json')));
+    const labels = await page.locator('#model option').allTextContents();
+    const mo = labels.find((l) => l.includes('MoNuSeg'));
+    assert(mo, `no MoNuSeg model among the 2D models: ${JSON.stringify(labels)}`);
+    await page.selectOption('#model', { label: mo });
+    await page.waitForFunction(() => document.getElementById('model-info').textContent.includes('MoNuSeg'), null, { timeout: 20000, polling: 100 });
+    await page.locator('#scan-file').setInputFiles(path.join(nativeDir, '2d', nuc.image));
+    await page.waitForFunction((n) => document.getElementById('scan-info').textContent.startsWith(n), nuc.image, { timeout: 20000, polling: 100 });
+    assert((await text('#scan-info')).includes('512×512 pixels'), await text('#scan-info'));
+    await page.fill('#prompt', nuc.prompt);
+    await segment2d('cpu');
+    const mask = await download('#download'), tmask = await download('#download-text');
+    const { fg, d } = sameMask(mask.png, native('nuclei_mask.png'), 'MoNuSeg mask');
+    const worst = sameMaps(tmask.png, native('nuclei_text.png'), 'MoNuSeg text mask', 1);
+    await page.locator('#truth-file').setInputFiles(path.join(nativeDir, '2d', nuc.truth));
+    await page.waitForSelector('#metrics:not([hidden])');
+    const shown = Number(await page.locator('#metrics').getAttribute('data-dice'));
+    const truth = native(nuc.truth), ours = dice(mask.png.data, truth.data);
+    assert(Math.abs(shown - ours) < 1e-6, `the page's Dice ${shown}, the downloaded mask's against the manual one ${ours}`);
+    results.push(`      2D MoNuSeg ${nuc.image} on cpu ("${nuc.prompt}"): image ${await text('#embed-ms')}, prompt ${await text('#prompt-ms')}; ${fg} mask pixels, Dice vs predict ${d.toFixed(5)}, text mask within ${worst} grey levels; Dice vs the manual mask ${(100 * ours).toFixed(2)}%`);
+    await page.screenshot({ path: path.join(artifacts, '2d-monuseg-cpu.png'), fullPage: true });
+    await page.selectOption('#model', { index: 0 });
   });
 }
 
