@@ -11,7 +11,7 @@
 # nothing is chosen on test) and exported in f16 with that score on its card.
 #   scripts/experiments/monuseg_page_model.sh OUT [SEMISEG_BINARY]
 # OUT must not exist. Options (environment): DATA (../shared/data/monuseg-lvit), SEED (666),
-# EPOCHS (300), VLM_EPOCHS (50).
+# EPOCHS (300), VLM_EPOCHS (50), WIDTH (the UNet's, 16).
 set -euo pipefail
 out=${1:?usage: scripts/experiments/monuseg_page_model.sh OUT [SEMISEG_BINARY]}
 bin=${2:-target/release/semiseg}
@@ -45,7 +45,7 @@ epochs = ${VLM_EPOCHS:-50}
 checkpoint_every = 10
 TOML
 cat >"$out/seg.toml" <<TOML
-width = 16
+width = ${WIDTH:-16}
 labeled_bs = 4
 unlabeled_bs = 4
 lr = 0.001
@@ -57,7 +57,7 @@ TOML
   --method text-guided --prompt-embedding words --seed "$seed" --backend cpu --runs "$runs" --name text-guided --quiet | tee "$out/text-guided.log"
 "$bin" eval-model --run "$runs/text-guided" --data "$data" --checkpoint last --backend cpu | tee "$out/eval-last.txt"
 "$bin" export --run "$runs/text-guided" --checkpoint last --precision f16 \
-  --metrics "$runs/text-guided/predictions-last/metrics.csv" --name "Text-guided UNet (width 16), MoNuSeg nuclei" \
+  --metrics "$runs/text-guided/predictions-last/metrics.csv" --name "Text-guided UNet (width ${WIDTH:-16}), MoNuSeg nuclei" \
   --notes "Trained on the CPU on real MoNuSeg at 25% labeled (6 of 24 images) with a small VLM from scratch; a demonstration of the page's size, not the paper's model (scripts/experiments/monuseg_page_model.sh)" \
   -o "$out/monuseg-nuclei.semiseg"
 ls -l "$out/monuseg-nuclei.semiseg"
