@@ -35,7 +35,7 @@ const state = {
   window2d: [0, 255],
   window: [0, 1],
   slices: {},          // plane -> index
-  models: [],          // {label, bytes, card, kind: '3d' | '2d'}
+  models: [],          // {label, bytes, card, kind: '3d' | '2d'}; a bundled one also has file, and bytes and card only once fetched
   worker: null,
   running: false,
   started: 0,
@@ -111,7 +111,8 @@ function currentModel() { return $('model').value === '' ? undefined : state.mod
 function showModel() {
   const m = currentModel();
   if (m) chosen[state.mode] = Number($('model').value);
-  $('model-info').innerHTML = m ? cardHtml(m.card)
+  if (m && !m.bytes && !m.failed) fetchBundled(m);
+  $('model-info').innerHTML = m ? (m.bytes ? cardHtml(m.card) : m.failed ? `could not load ${esc(m.label)}: ${esc(m.failed)}` : `loading ${esc(m.label)}…`)
     : state.mode === '2d' ? (state.loading2d ? 'loading the 2D models…' : 'no 2D model: load a 2D bundle (.semiseg)') : 'no model';
   updateButtons();
 }
@@ -122,18 +123,38 @@ async function bundledModels() {
   return modelIndex;
 }
 
-/** Fetch the bundled models of one kind ('3d' at start; '2d' when the 2D mode is first used). */
-async function loadBundledModels(kind) {
+/** List the bundled models of one kind ('3d' at start; '2d' when the 2D mode is first used). Each
+ * bundle is fetched when it is first shown: the first of its kind now, the others when chosen. */
+async function listBundledModels(kind) {
   try {
     for (const entry of (await bundledModels()).filter((e) => (e.kind || '3d') === kind)) {
-      const res = await fetch(`assets/models/${entry.file}`);
-      if (!res.ok) throw new Error(`${entry.file}: HTTP ${res.status}`);
-      addModel(entry.label, await res.arrayBuffer());
+      state.models.push({ label: entry.label, file: entry.file, bytes: null, card: null, kind });
     }
   } catch (e) {
-    showError(`Could not load the bundled ${kind.toUpperCase()} models: ${errText(e)}. You can still load a model bundle (.semiseg) yourself.`);
+    showError(`Could not read the list of bundled models: ${errText(e)}. You can still load a model bundle (.semiseg) yourself.`);
   }
   fillModels();
+  const m = currentModel();
+  if (m && m.file) await fetchBundled(m);
+}
+
+/** Fetch a bundled model's bytes and card once; a failure is shown and kept on the model. */
+function fetchBundled(m) {
+  if (!m.fetching) {
+    m.fetching = (async () => {
+      const res = await fetch(`assets/models/${m.file}`);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const bytes = await res.arrayBuffer();
+      const card = JSON.parse(wasm.read_model_card(new Uint8Array(bytes)));
+      if (kindOf(card) !== m.kind) throw new Error(`it is a ${kindOf(card).toUpperCase()} model, but the list of bundled models says ${m.kind.toUpperCase()}`);
+      m.card = card;
+      m.bytes = bytes;
+    })().catch((e) => {
+      m.failed = errText(e);
+      showError(`Could not load the bundled model ${m.label} (${m.file}): ${m.failed}. You can still load a model bundle (.semiseg) yourself.`);
+    }).then(() => { if (currentModel() === m) showModel(); });
+  }
+  return m.fetching;
 }
 
 let loaded2d = null;
@@ -147,7 +168,7 @@ function setMode(mode) {
     : (state.scan ? `${state.scan.name()}: ${state.scan.describe()}` : 'none');
   if (mode === '2d' && !loaded2d) {
     state.loading2d = true;
-    loaded2d = loadBundledModels('2d').then(() => { state.loading2d = false; showModel(); });
+    loaded2d = listBundledModels('2d').then(() => { state.loading2d = false; showModel(); });
   }
   fillModels();
 }
@@ -334,7 +355,7 @@ function segment() {
   if (state.mode === '2d') { image2d.segment(); return; }
   clearError();
   const scan = state.scan, model = currentModel();
-  if (!scan || !model) return;
+  if (!scan || !model?.bytes) return;
   const dims = Array.from(scan.dims());
   const card = model.card;
   // a single slice is refused; a volume smaller than the patch is segmented with a note
@@ -402,7 +423,7 @@ function download() {
 
 function updateButtons() {
   const item = state.mode === '2d' ? state.pic : state.scan;
-  $('segment').disabled = !item || !currentModel() || state.running;
+  $('segment').disabled = !item || !currentModel()?.bytes || state.running;
   $('prompt-go').disabled = $('segment').disabled;
   $('cancel').disabled = !state.running;
   $('download').disabled = !item || !item.has_mask() || state.running;
@@ -566,6 +587,6 @@ addEventListener('drop', async (ev) => {
 
 document.body.dataset.mode = '3d';
 updateButtons();
-await loadBundledModels('3d');
+await listBundledModels('3d');
 if (badParams.length) showError([$('error').textContent, ...badParams].filter(Boolean).join(' '));
 document.body.dataset.ready = 'true';

@@ -117,6 +117,7 @@ export function setup2d(ctx) {
     const pic = state.pic, model = ctx.currentModel();
     if (!pic) { showError('Open an image first (PNG, JPEG or TIFF), or try the radiograph sample.'); return; }
     if (!model) { showError('No 2D model is loaded: load a 2D model bundle (.semiseg) that `semiseg export` wrote from a text-guided run.'); return; }
+    if (!model.bytes) { showError(`${model.label} is ${model.failed ? `not loaded: ${model.failed}` : 'still loading; segment when its card is shown'}.`); return; }
     if (model.card.architecture !== 'amvlm-seg') {
       showError(`${model.label} is a 3D V-Net for scans; choose a 2D text-guided model for an image.`);
       return;

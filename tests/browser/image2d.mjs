@@ -49,6 +49,9 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     assert((await page.inputValue('#prompt')) === prompts.first, `prompt ${await page.inputValue('#prompt')}`);
     assert((await text('#scan-info')).includes('64×64 pixels, grey 8-bit, PNG'), await text('#scan-info'));
     await page.waitForFunction(() => document.getElementById('model-info').textContent.includes('text mask generator'), null, { timeout: 60000, polling: 100 });
+    // only the model shown is fetched; the others when chosen (the MoNuSeg test below)
+    assert(served.some((u) => u.includes('synth-radiograph')), 'the shown 2D model was not fetched');
+    assert(!served.some((u) => u.includes('monuseg')), 'a 2D model nobody chose was fetched');
   });
 
   await check('2D on the CPU: the mask and the text mask equal semiseg predict --prompt', async () => {
@@ -232,8 +235,11 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     const labels = await page.locator('#model option').allTextContents();
     const mo = labels.find((l) => l.includes('MoNuSeg'));
     assert(mo, `no MoNuSeg model among the 2D models: ${JSON.stringify(labels)}`);
+    assert(!served.some((u) => u.includes('monuseg')), 'the MoNuSeg model was fetched before it was chosen');
     await page.selectOption('#model', { label: mo });
-    await page.waitForFunction(() => document.getElementById('model-info').textContent.includes('MoNuSeg'), null, { timeout: 20000, polling: 100 });
+    // the card (not the "loading …" line, which also names it) once the bundle is fetched
+    await page.waitForFunction(() => { const t = document.getElementById('model-info').textContent; return t.includes('MoNuSeg') && t.includes('UNet width'); }, null, { timeout: 20000, polling: 100 });
+    assert(served.some((u) => u.includes('monuseg-nuclei.semiseg')), 'the chosen MoNuSeg model was not fetched');
     await page.locator('#scan-file').setInputFiles(path.join(nativeDir, '2d', nuc.image));
     await page.waitForFunction((n) => document.getElementById('scan-info').textContent.startsWith(n), nuc.image, { timeout: 20000, polling: 100 });
     assert((await text('#scan-info')).includes('512×512 pixels'), await text('#scan-info'));
