@@ -386,6 +386,24 @@ await check('a memory budget that is not a number is named and ignored', async (
   assert(msg.includes('?gpu-buffer-mib=lots is not a positive number of MiB'), msg);
 });
 
+await check('a bundled model that cannot be fetched is named with the reason; the page stays usable', async () => {
+  // the server answers the shipped 3D bundle with a 404 on this load only
+  await page.route('**/assets/models/la-light.semiseg', (r) => r.fulfill({ status: 404, body: 'not found' }));
+  try {
+    await page.goto(base);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 120000 });
+    const msg = await text('#error');
+    assert(msg.includes('Could not load the bundled model') && msg.includes('la-light.semiseg') && msg.includes('HTTP 404')
+      && msg.includes('load a model bundle (.semiseg) yourself'), msg);
+    assert((await text('#model-info')).startsWith('could not load'), await text('#model-info'));
+    await page.locator('#sample').click();
+    await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Sample loaded'), null, { timeout: 60000, polling: 100 });
+    assert(await page.locator('#segment').isDisabled(), 'Segment is enabled without a model');
+  } finally {
+    await page.unroute('**/assets/models/la-light.semiseg');
+  }
+});
+
 await check('no request left 127.0.0.1', async () => {
   assert(outside.length === 0, outside.join(', '));
   assert(served.length > 0, 'nothing was served');
