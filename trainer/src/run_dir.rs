@@ -108,6 +108,24 @@ impl RunDir {
     pub fn manifest(&self) -> PathBuf {
         self.root.join("manifest.json")
     }
+    /// The `field` of each entry of the manifest's list `list` (`"labeled"` and `"id"` for a
+    /// scan's cases, `"train"` and `"key"` for image pairs): what a resumed run checks its data
+    /// against. Empty when the manifest has no such list.
+    pub fn manifest_list(&self, list: &str, field: &str) -> anyhow::Result<Vec<String>> {
+        let path = self.manifest();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the run's manifest {}", path.display()))?;
+        let m: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("the run's manifest {} is not JSON", path.display()))?;
+        Ok(m[list]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[field].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
     pub fn train_log(&self) -> PathBuf {
         self.root.join("train_log.csv")
     }
@@ -229,6 +247,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifest_lists_are_read_by_field() {
+        let d = tempfile::tempdir().unwrap();
+        let run = RunDir {
+            root: d.path().to_path_buf(),
+        };
+        assert!(
+            run.manifest_list("labeled", "id").is_err(),
+            "no manifest yet"
+        );
+        std::fs::write(
+            run.manifest(),
+            r#"{"labeled": [{"id": "a", "sha256": "0"}, {"id": "b"}], "train": [{"key": "k1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(run.manifest_list("labeled", "id").unwrap(), ["a", "b"]);
+        assert_eq!(run.manifest_list("train", "key").unwrap(), ["k1"]);
+        // a list the run did not write (no validation cases) is empty; so is a field it lacks
+        assert!(run.manifest_list("validation", "id").unwrap().is_empty());
+        assert!(run.manifest_list("train", "id").unwrap().is_empty());
+        std::fs::write(run.manifest(), "{ not json").unwrap();
+        let err = format!("{:#}", run.manifest_list("labeled", "id").unwrap_err());
+        assert!(
+            err.contains("manifest.json") && err.contains("not JSON"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn write_atomic_never_touches_a_neighbour_and_leaves_no_temporary_file() {

@@ -180,12 +180,13 @@ fn check_size(size: usize) -> Result<(), Image2dError> {
 /// Resize an interleaved image (`src[(row * width + col) * channels + c]`) with OpenCV's
 /// `INTER_LINEAR` rule: the output pixel `d` samples the input at `(d + 0.5) * in / out - 0.5`,
 /// bilinearly, with positions clamped to the border (no antialiasing when shrinking, as cv2).
+/// It reads 8-bit pixels as they are (`T = u8`), so that a large decoded image needs no f32 copy.
 ///
 /// # Panics
 /// If `src` does not hold `width * height * channels` values or a side is 0 (a caller's bug:
 /// decoded images always fit).
-pub fn resize_linear(
-    src: &[f32],
+pub fn resize_linear<T: Copy + Into<f32>>(
+    src: &[T],
     width: usize,
     height: usize,
     channels: usize,
@@ -204,7 +205,7 @@ pub fn resize_linear(
     for (oy, &(y0, y1, wy)) in ys.iter().enumerate() {
         for (ox, &(x0, x1, wx)) in xs.iter().enumerate() {
             for c in 0..channels {
-                let at = |y: usize, x: usize| src[(y * width + x) * channels + c];
+                let at = |y: usize, x: usize| -> f32 { src[(y * width + x) * channels + c].into() };
                 let top = at(y0, x0) * (1.0 - wx) + at(y0, x1) * wx;
                 let bottom = at(y1, x0) * (1.0 - wx) + at(y1, x1) * wx;
                 out[(oy * out_width + ox) * channels + c] = top * (1.0 - wy) + bottom * wy;
@@ -288,8 +289,7 @@ impl Image2d {
             if d.channels == 1 {
                 return Self::from_gray8(&eight, d.width, d.height, size);
             }
-            let src: Vec<f32> = eight.iter().map(|&v| v as f32).collect();
-            let rgb: Vec<f32> = resize_linear(&src, d.width, d.height, 3, size, size)
+            let rgb: Vec<f32> = resize_linear(&eight, d.width, d.height, 3, size, size)
                 .into_iter()
                 .map(|v| v.round().clamp(0.0, 255.0) / 255.0)
                 .collect();
@@ -304,10 +304,18 @@ impl Image2d {
                 | DynamicImage::ImageRgb8(_)
                 | DynamicImage::ImageRgba8(_)
         );
+        let grey = matches!(
+            img,
+            DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_)
+        );
+        if grey {
+            // resizing the grey plane and repeating it equals resizing its RGB copy
+            return Self::from_gray8(img.into_luma8().as_raw(), w, h, size);
+        }
         let interleaved: Vec<f32> = if eight_bit {
-            let rgb = img.to_rgb8();
-            let src: Vec<f32> = rgb.as_raw().iter().map(|&v| v as f32).collect();
-            resize_linear(&src, w, h, 3, size, size)
+            // `into_rgb8` keeps an RGB image's own buffer; RGBA is converted and then freed
+            let rgb = img.into_rgb8();
+            resize_linear(rgb.as_raw(), w, h, 3, size, size)
                 .into_iter()
                 .map(|v| v.round().clamp(0.0, 255.0) / 255.0)
                 .collect()
@@ -344,8 +352,7 @@ impl Image2d {
                 expected: width * height,
             });
         }
-        let src: Vec<f32> = pixels.iter().map(|&v| v as f32).collect();
-        let gray: Vec<f32> = resize_linear(&src, width, height, 1, size, size)
+        let gray: Vec<f32> = resize_linear(pixels, width, height, 1, size, size)
             .into_iter()
             .map(|v| v.round().clamp(0.0, 255.0) / 255.0)
             .collect();
@@ -438,7 +445,7 @@ impl Mask2d {
         let data = match how {
             MaskResize::Nearest => resize_nearest(binary, w, h, 1, size, size),
             MaskResize::LinearAny => {
-                let src: Vec<f32> = binary.iter().map(|&v| v as f32 * 255.0).collect();
+                let src: Vec<u8> = binary.iter().map(|&v| v * 255).collect();
                 resize_linear(&src, w, h, 1, size, size)
                     .into_iter()
                     .map(|v| (v.round() > 0.0) as u8)
@@ -585,6 +592,39 @@ mod tests {
             Image2d::from_gray8(&[1; 4], 2, 2, 0),
             Err(Image2dError::BadSize(0))
         ));
+    }
+
+    /// 8-bit images are resized from their decoded pixels (no f32 copy); grey ones through their
+    /// grey plane. Reference: the former route, each pixel's RGB8 copy as f32 resized and rounded.
+    #[test]
+    fn eight_bit_images_resize_as_their_rgb_copy() {
+        let v = |x: u32, y: u32, k: u32| ((x * 37 + y * 91 + k * 53) % 256) as u8;
+        let images: Vec<DynamicImage> = vec![
+            ImageBuffer::from_fn(7, 5, |x, y| Luma([v(x, y, 0)])).into(),
+            ImageBuffer::from_fn(7, 5, |x, y| image::LumaA([v(x, y, 0), v(x, y, 3)])).into(),
+            ImageBuffer::from_fn(7, 5, |x, y| Rgb([v(x, y, 0), v(x, y, 1), v(x, y, 2)])).into(),
+            ImageBuffer::from_fn(7, 5, |x, y| {
+                Rgba([v(x, y, 0), v(x, y, 1), v(x, y, 2), v(x, y, 3)])
+            })
+            .into(),
+        ];
+        for (i, img) in images.into_iter().enumerate() {
+            let mut png = Cursor::new(Vec::new());
+            img.write_to(&mut png, ImageFormat::Png).unwrap();
+            let rgb: Vec<f32> = img.to_rgb8().as_raw().iter().map(|&b| b as f32).collect();
+            for size in [3, 9] {
+                let want: Vec<f32> = resize_linear(&rgb, 7, 5, 3, size, size)
+                    .into_iter()
+                    .map(|x| x.round().clamp(0.0, 255.0) / 255.0)
+                    .collect();
+                let got = Image2d::from_bytes(png.get_ref(), "e.png", size).unwrap();
+                assert_eq!(
+                    got,
+                    Image2d::from_interleaved(&want, size),
+                    "image {i}, size {size}"
+                );
+            }
+        }
     }
 
     #[test]

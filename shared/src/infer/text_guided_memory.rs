@@ -9,8 +9,8 @@
 //! which reuses its space (only the file's bytes stay), so the estimate takes the larger of the
 //! two; but it adds that to loading instead of counting only the loaded model beside it, because
 //! the allocator cannot always put the image's large buffers into the space the loading freed
-//! (measured: a 37.6 M-parameter bundle, whose loading alone the estimate puts at 503 MiB, and a
-//! 4096² RGB image needed 716 MiB). The ViT, the TMG and the UNet run one after another; their
+//! (measured when 8-bit images were still copied to f32 for the resize: a 37.6 M-parameter
+//! bundle, whose loading alone the estimate puts at 503 MiB, and a 4096² RGB image needed 716 MiB). The ViT, the TMG and the UNet run one after another; their
 //! activations are added all the same (an upper bound). The counts bound what the page's worker
 //! was measured to use on the wasm CPU backend, from above and by less than 2 times
 //! (docs/benchmarks.md, "Memory of the page's 2D worker", where the ratios are).
@@ -52,6 +52,8 @@ pub struct ImageFile {
     pub height: usize,
     /// 1 (grey) or 3 (colour).
     pub channels: usize,
+    /// Whether the file has an alpha channel besides (never for DICOM).
+    pub alpha: bool,
     /// Bits of each sample: 8, 16 or 32 (floats); for DICOM its Bits Stored.
     pub bits: u16,
     pub dicom: bool,
@@ -61,22 +63,23 @@ pub struct ImageFile {
 
 impl ImageFile {
     /// Bytes per pixel alive while the image is read and converted for resizing
-    /// (`Image2d::from_bytes`): the decoded pixels (an alpha channel counted for colour), their
-    /// 8-bit RGB copy (8-bit files) and the f32 RGB the resize reads. For DICOM (`read_dicom`):
-    /// the pixel data as the parser holds them and as decoded (grey samples counted as at least
-    /// 16 bits allocated: Bits Stored does not say), their f32 values, the 8-bit windowed copy and
-    /// its f32 copy for the resize.
+    /// (`Image2d::from_bytes`). 8-bit files: the decoded pixels, which the resize reads as they
+    /// are, and for a file with alpha their copy without it. Deeper ones: the decoded pixels (an
+    /// alpha channel always counted: a margin) and the f32 RGB the resize reads. DICOM
+    /// (`read_dicom`): the pixel data as the parser holds them and as decoded (grey samples
+    /// counted as at least 16 bits allocated: Bits Stored does not say), their f32 values and the
+    /// 8-bit windowed copy the resize reads.
     pub fn working_bytes_per_pixel(&self) -> u64 {
         let c = self.channels.max(1) as u64;
         let sample = (self.bits as u64).div_ceil(8).max(1);
         if self.dicom {
             let stored = if c == 1 { sample.max(2) } else { 1 };
-            return 2 * c * stored + 4 * c + c + 4 * c;
+            return 2 * c * stored + 4 * c + c;
         }
-        let decoded = if c == 1 { 2 } else { 4 } * sample;
         match sample {
-            1 => decoded + 3 + 12,
-            _ => decoded + 12,
+            1 if self.alpha => (c + 1) + c,
+            1 => c,
+            _ => (if c == 1 { 2 } else { 4 }) * sample + 12,
         }
     }
 
@@ -226,6 +229,7 @@ mod tests {
             width,
             height: width,
             channels,
+            alpha: false,
             bits,
             dicom: false,
             file_len,
@@ -234,31 +238,38 @@ mod tests {
 
     #[test]
     fn working_bytes_per_pixel_by_hand() {
-        // 8-bit: decoded (grey+alpha 2, colour+alpha 4) + RGB8 3 + f32 RGB 12
-        assert_eq!(png(1, 1, 8, 0).working_bytes_per_pixel(), 17);
-        assert_eq!(png(1, 3, 8, 0).working_bytes_per_pixel(), 19);
+        // 8-bit: decoded, which the resize reads as it is (grey 1, colour 3); with alpha, decoded
+        // (grey+alpha 2, colour+alpha 4) and the copy without it (1 or 3)
+        assert_eq!(png(1, 1, 8, 0).working_bytes_per_pixel(), 1);
+        assert_eq!(png(1, 3, 8, 0).working_bytes_per_pixel(), 3);
+        let with_alpha = |c| ImageFile {
+            alpha: true,
+            ..png(1, c, 8, 0)
+        };
+        assert_eq!(with_alpha(1).working_bytes_per_pixel(), 3);
+        assert_eq!(with_alpha(3).working_bytes_per_pixel(), 7);
         // 16-bit: decoded (4 or 8) + f32 RGB 12; 32-bit floats: 8 or 16 + 12
         assert_eq!(png(1, 1, 16, 0).working_bytes_per_pixel(), 16);
         assert_eq!(png(1, 3, 16, 0).working_bytes_per_pixel(), 20);
         assert_eq!(png(1, 3, 32, 0).working_bytes_per_pixel(), 28);
-        // DICOM, 12 bits stored in 2 bytes, grey: stored 2 + decoded 2 + f32 4 + 8-bit 1 + f32 4
+        // DICOM, 12 bits stored in 2 bytes, grey: stored 2 + decoded 2 + f32 4 + 8-bit 1
         let ct = ImageFile {
             dicom: true,
             ..png(10, 1, 12, 500)
         };
-        assert_eq!(ct.working_bytes_per_pixel(), 13);
+        assert_eq!(ct.working_bytes_per_pixel(), 9);
         // Bits Stored 8 may be allocated 16: counted as 16; colour DICOM is 8-bit RGB:
-        // stored 3 + decoded 3 + f32 12 + 8-bit 3 + f32 12
+        // stored 3 + decoded 3 + f32 12 + 8-bit 3
         let dicom8 = ImageFile { bits: 8, ..ct };
-        assert_eq!(dicom8.working_bytes_per_pixel(), 13);
+        assert_eq!(dicom8.working_bytes_per_pixel(), 9);
         let rgb = ImageFile {
             channels: 3,
             bits: 8,
             ..ct
         };
-        assert_eq!(rgb.working_bytes_per_pixel(), 33);
-        assert_eq!(ct.read_bytes(), 2 * 500 + 100 * 13);
-        assert_eq!(png(10, 1, 8, 300).read_bytes(), 300 + 100 * 17);
+        assert_eq!(rgb.working_bytes_per_pixel(), 21);
+        assert_eq!(ct.read_bytes(), 2 * 500 + 100 * 9);
+        assert_eq!(png(10, 1, 8, 300).read_bytes(), 300 + 100);
     }
 
     #[test]
@@ -270,7 +281,7 @@ mod tests {
         let img = png(4, 1, 8, 50);
         let m = TextGuidedMemory::estimate(&c, Precision::F16, 2000, 2100, &img);
         assert_eq!(m.load_bytes, 3 * 2100 + 2 * 4 * 1000);
-        assert_eq!(m.image_bytes, 50 + 16 * 17);
+        assert_eq!(m.image_bytes, 50 + 16);
         let pixels = 32 * 32;
         let unet = 9 * 2 * pixels * 4;
         // the TMG's features: D = 3 channels on the 4g x 4g = 8 x 8 grid
@@ -344,7 +355,10 @@ mod tests {
         let g8 = png(4096, 1, 8, 16_786_495);
         let rgb8 = png(4096, 3, 8, 50_351_162);
         let g16 = png(4096, 1, 16, 33_568_831);
-        let rgba8 = png(2048, 3, 8, 16_784_447);
+        let rgba8 = ImageFile {
+            alpha: true,
+            ..png(2048, 3, 8, 16_784_447)
+        };
         let chest = ImageFile {
             dicom: true,
             height: 391,
@@ -356,18 +370,18 @@ mod tests {
         };
         let runs = [
             (&shipped, Precision::F16, sample, 21.6),
-            (&shipped, Precision::F16, g8, 293.9),
-            (&shipped, Precision::F16, rgb8, 357.9),
+            (&shipped, Precision::F16, g8, 53.8),
+            (&shipped, Precision::F16, rgb8, 117.8),
             (&shipped, Precision::F16, g16, 277.8),
-            (&shipped, Precision::F16, rgba8, 113.9),
+            (&shipped, Precision::F16, rgba8, 65.8),
             (&shipped, Precision::F16, chest, 21.6),
             (&shipped, Precision::F16, dicom16, 213.9),
             (&med_f16, Precision::F16, sample, 524.1),
-            (&med_f16, Precision::F16, rgb8, 716.1),
+            (&med_f16, Precision::F16, rgb8, 524.1),
             (&med_f32, Precision::F32, sample, 744.4),
             (&big, Precision::F16, sample, 1749.8),
             (&wide, Precision::F16, sample, 553.9),
-            (&wide, Precision::F16, g8, 507.1),
+            (&wide, Precision::F16, g8, 462.3),
         ];
         for (i, ((c, weights, bundle), precision, image, measured_mib)) in
             runs.into_iter().enumerate()

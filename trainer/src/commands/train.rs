@@ -145,7 +145,7 @@ pub fn run(a: &TrainSimcvdArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let split = Split::from_lists(&ds, choice)?;
     // validation cases: from --val-list for a new run, from the manifest for a resumed one
     let split = match (&existing, &a.val_list) {
-        (Some((run, _)), _) => match manifest_ids(run, "validation")? {
+        (Some((run, _)), _) => match run.manifest_list("validation", "id")? {
             ids if ids.is_empty() => split,
             ids => split.with_validation(&ds, &run.manifest(), ids)?,
         },
@@ -247,22 +247,11 @@ fn default_name(cfg: &SimcvdConfig) -> String {
     format!("{m}-{}L", cfg.labeled)
 }
 
-/// The case ids of one list of the run's manifest (empty when it has none).
-fn manifest_ids(run: &RunDir, list: &str) -> anyhow::Result<Vec<String>> {
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.manifest())?)?;
-    Ok(m[list]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e["id"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 /// A resumed run must see the same cases it started with.
 fn check_manifest(run: &RunDir, split: &Split) -> anyhow::Result<()> {
-    if manifest_ids(run, "labeled")? != split.labeled || manifest_ids(run, "test")? != split.test {
+    if run.manifest_list("labeled", "id")? != split.labeled
+        || run.manifest_list("test", "id")? != split.test
+    {
         bail!(
             "the data folder's split differs from the one this run started with ({}); resume with the same data",
             run.manifest().display()

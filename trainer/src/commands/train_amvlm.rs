@@ -72,20 +72,11 @@ fn write_manifest(run: &RunDir, pairs: &Pairs) -> anyhow::Result<()> {
 
 /// A resumed run must see the pairs it started with.
 fn check_manifest(run: &RunDir, pairs: &Pairs) -> anyhow::Result<()> {
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.manifest())?)?;
-    let keys = |k: &str| -> Vec<String> {
-        m[k].as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["key"].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let keys = |k: &str| run.manifest_list(k, "key");
     let now = |s: &[semiseg::data::LvitSample]| -> Vec<String> {
         s.iter().map(|p| p.key.clone()).collect()
     };
-    if keys("train") != now(&pairs.train) || keys("held_out") != now(&pairs.held_out) {
+    if keys("train")? != now(&pairs.train) || keys("held_out")? != now(&pairs.held_out) {
         bail!(
             "the data folder's pairs differ from the ones this run started with ({}); resume with the same data",
             run.manifest().display()

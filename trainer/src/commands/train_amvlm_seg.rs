@@ -163,18 +163,9 @@ fn write_manifest(run: &RunDir, root: &std::path::Path, s: &Split2d) -> anyhow::
 
 /// A resumed run must draw the labeled images it started with.
 fn check_manifest(run: &RunDir, s: &Split2d) -> anyhow::Result<()> {
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.manifest())?)?;
-    let keys = |k: &str| -> Vec<String> {
-        m[k].as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["key"].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let keys = |k: &str| run.manifest_list(k, "key");
     let now = |v: &[LvitSample]| -> Vec<String> { v.iter().map(|p| p.key.clone()).collect() };
-    if keys("labeled") != now(&s.labeled) || keys("val") != now(&s.val) {
+    if keys("labeled")? != now(&s.labeled) || keys("val")? != now(&s.val) {
         bail!(
             "the data folder's images differ from the ones this run started with ({}); resume with the same data",
             run.manifest().display()

@@ -100,6 +100,8 @@ pub struct Picture {
     /// Grey (1) or colour (3) channels of `pixels`, and the bits of each.
     channels: usize,
     bits: u16,
+    /// Whether the file has an alpha channel (dropped here; what reading it costs the worker).
+    alpha: bool,
     /// The decoded values, interleaved, in the file's own units (0..255, 0..65535 or floats).
     pixels: Vec<f32>,
     describe: String,
@@ -131,6 +133,7 @@ impl Picture {
                 height: d.height,
                 channels: d.channels,
                 bits: d.bits,
+                alpha: false,
                 pixels: d.values,
                 describe: d.describe,
                 window: Some(d.window),
@@ -187,6 +190,7 @@ impl Picture {
             height,
             channels,
             bits,
+            alpha: colour.has_alpha(),
             pixels,
             describe,
             window: None,
@@ -212,6 +216,7 @@ impl Picture {
             width: self.width,
             height: self.height,
             channels: self.channels,
+            alpha: self.alpha,
             bits: self.bits,
             dicom: self.dicom,
             file_len: self.file_len,
@@ -608,6 +613,7 @@ mod tests {
                 width: 100,
                 height: 50,
                 channels: 1,
+                alpha: false,
                 bits: 8,
                 dicom: false,
                 file_len: bytes.len(),
@@ -622,6 +628,7 @@ mod tests {
             width: 368,
             height: 391,
             channels: 1,
+            alpha: false,
             bits: d.bits,
             dicom: true,
             file_len: dcm.len(),
@@ -636,6 +643,25 @@ mod tests {
         assert_eq!(d.memory_inner(&json, shipped.len()).unwrap(), want);
         assert_eq!(want.image_bytes, image.read_bytes());
         assert!(want.image_bytes > 2 * dcm.len() as u64);
+        // an alpha channel is recorded: the worker copies an 8-bit image without it
+        let rgba = png(DynamicImage::ImageRgba8(image::RgbaImage::from_fn(
+            40,
+            30,
+            |x, y| image::Rgba([x as u8, y as u8, 7, 200]),
+        )));
+        let q = Picture::open_inner("rgba.png", &rgba).unwrap();
+        let m = q.memory_inner(&json, shipped.len()).unwrap();
+        let image = ImageFile {
+            width: 40,
+            height: 30,
+            channels: 3,
+            alpha: true,
+            bits: 8,
+            dicom: false,
+            file_len: rgba.len(),
+        };
+        assert_eq!(m.image_bytes, image.read_bytes());
+        assert_eq!(m.image_bytes, rgba.len() as u64 + 1200 * 7);
         // a 3D bundle's card and a card that is not JSON are refused with a message
         let la = std::fs::read(models.join("la-light.semiseg")).unwrap();
         let card3d = semiseg::infer::ModelBundle::decode(&la).unwrap().card;
