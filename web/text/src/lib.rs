@@ -3,10 +3,12 @@
 //! page's first load does not carry them):
 //! - [`picture`]: an opened image (PNG, JPEG, TIFF) with the text-guided model's mask and text
 //!   mask, its ground truth, Dice and IoU, and the PNG downloads (the page);
+//! - [`samples`]: its pixel values in the file's own width;
 //! - [`engine`]: the text-guided model (spec A6 at test time) on WebGPU or the wasm CPU backend,
 //!   run by the page's Web Worker as `semiseg predict --prompt` runs it.
 
 pub mod picture;
+pub mod samples;
 // The worker's engine exists in the browser build only (as web/src/segmenter.rs).
 #[cfg(target_arch = "wasm32")]
 pub mod engine;

@@ -6,8 +6,9 @@
 //! refused from its dimensions. The logic is plain Rust (`*_inner`, `String` errors), tested
 //! natively; the `#[wasm_bindgen]` methods only turn errors into JavaScript exceptions.
 
+use crate::samples::Samples;
 use image::{DynamicImage, ImageFormat, ImageReader};
-use semiseg::data::{finite_extent, read_dicom, value_range};
+use semiseg::data::{finite_extent, read_dicom};
 use semiseg::infer::{map_to_gray8, map_to_image, ImageFile, ModelCard, TextGuidedMemory};
 use semiseg::metrics::{dice, jaccard};
 use std::io::Cursor;
@@ -103,7 +104,7 @@ pub struct Picture {
     /// Whether the file has an alpha channel (dropped here; what reading it costs the worker).
     alpha: bool,
     /// The decoded values, interleaved, in the file's own units (0..255, 0..65535 or floats).
-    pixels: Vec<f32>,
+    pixels: Samples,
     describe: String,
     /// The file's own display window (DICOM), else the values' range.
     window: Option<(f32, f32)>,
@@ -134,7 +135,7 @@ impl Picture {
                 channels: d.channels,
                 bits: d.bits,
                 alpha: false,
-                pixels: d.values,
+                pixels: Samples::F32(d.values),
                 describe: d.describe,
                 window: Some(d.window),
                 inverted: d.inverted,
@@ -151,33 +152,14 @@ impl Picture {
         let colour = img.color();
         let channels = if colour.has_color() { 3 } else { 1 };
         let bits = colour.bits_per_pixel() / colour.channel_count() as u16;
-        let pixels: Vec<f32> = match (channels, bits) {
-            (1, 8) => img
-                .to_luma8()
-                .into_raw()
-                .into_iter()
-                .map(f32::from)
-                .collect(),
-            (1, 16) => img
-                .to_luma16()
-                .into_raw()
-                .into_iter()
-                .map(f32::from)
-                .collect(),
-            (1, _) => img.to_luma32f().into_raw(),
-            (_, 8) => img
-                .to_rgb8()
-                .into_raw()
-                .into_iter()
-                .map(f32::from)
-                .collect(),
-            (_, 16) => img
-                .to_rgb16()
-                .into_raw()
-                .into_iter()
-                .map(f32::from)
-                .collect(),
-            _ => img.to_rgb32f().into_raw(),
+        // `into_*` keeps the decoded buffer when it already has that layout (no copy)
+        let pixels = match (channels, bits) {
+            (1, 8) => Samples::U8(img.into_luma8().into_raw()),
+            (1, 16) => Samples::U16(img.into_luma16().into_raw()),
+            (1, _) => Samples::F32(img.to_luma32f().into_raw()),
+            (_, 8) => Samples::U8(img.into_rgb8().into_raw()),
+            (_, 16) => Samples::U16(img.into_rgb16().into_raw()),
+            _ => Samples::F32(img.into_rgb32f().into_raw()),
         };
         let describe = format!(
             "{width}×{height} pixels, {} {bits}-bit, {}",
@@ -317,7 +299,7 @@ impl Picture {
         if self.bits == 8 {
             return (0.0, 255.0);
         }
-        value_range(&self.pixels)
+        self.pixels.range()
     }
 
     /// RGBA pixels: the image through the window, the text mask as a heat map (blue to red,
@@ -336,7 +318,7 @@ impl Picture {
             let mut px = [0f32; 3];
             for (k, p) in px.iter_mut().enumerate() {
                 let c = if self.channels == 1 { 0 } else { k };
-                *p = ((self.pixels[i * self.channels + c] - lo) * scale).clamp(0.0, 255.0);
+                *p = ((self.pixels.get(i * self.channels + c) - lo) * scale).clamp(0.0, 255.0);
                 if self.inverted {
                     *p = 255.0 - *p;
                 }
@@ -686,6 +668,25 @@ mod tests {
         let p16 = Picture::open_inner("b.png", &png(DynamicImage::ImageLuma16(img16))).unwrap();
         assert_eq!(p16.default_window_inner(), (1000.0, 2500.0));
         assert!(p16.describe.contains("grey 16-bit"), "{}", p16.describe);
+        let plain = View::new(false, false, false, 0.5, 0.5, false);
+        // drawn through the window 1000..2500: 1500 is a third of the way, 85
+        assert_eq!(
+            &p16.render_inner((1000.0, 2500.0), &plain)[4..8],
+            &[85, 85, 85, 255]
+        );
+        // colour with alpha: drawn as its RGB (alpha dropped), in 8 bits as the file has them
+        let rgba = png(DynamicImage::ImageRgba8(image::RgbaImage::from_fn(
+            2,
+            1,
+            |x, _| image::Rgba([10 + x as u8, 200, 30, 0]),
+        )));
+        let pc = Picture::open_inner("c.png", &rgba).unwrap();
+        assert_eq!((pc.channels, pc.bits, pc.alpha), (3, 8, true));
+        assert_eq!(pc.pixels, Samples::U8(vec![10, 200, 30, 11, 200, 30]));
+        assert_eq!(
+            pc.render_inner(pc.default_window_inner(), &plain),
+            [10, 200, 30, 255, 11, 200, 30, 255]
+        );
 
         let e = Picture::open_inner("notes.png", b"not an image")
             .err()
