@@ -393,6 +393,30 @@ impl Image2d {
     }
 }
 
+/// Which pixels of a decoded mask are foreground: any colour channel non-zero (alpha ignored), as
+/// the reference loaders read a mask through its RGB values. Read from the decoded samples
+/// without an f32 copy.
+pub fn foreground_pixels(img: &DynamicImage) -> Vec<bool> {
+    fn any<T: Copy + PartialOrd + Default>(raw: &[T], channels: usize, colour: usize) -> Vec<bool> {
+        raw.chunks_exact(channels)
+            .map(|px| px[..colour].iter().any(|&v| v > T::default()))
+            .collect()
+    }
+    match img {
+        DynamicImage::ImageLuma8(b) => any(b.as_raw(), 1, 1),
+        DynamicImage::ImageLumaA8(b) => any(b.as_raw(), 2, 1),
+        DynamicImage::ImageRgb8(b) => any(b.as_raw(), 3, 3),
+        DynamicImage::ImageRgba8(b) => any(b.as_raw(), 4, 3),
+        DynamicImage::ImageLuma16(b) => any(b.as_raw(), 1, 1),
+        DynamicImage::ImageLumaA16(b) => any(b.as_raw(), 2, 1),
+        DynamicImage::ImageRgb16(b) => any(b.as_raw(), 3, 3),
+        DynamicImage::ImageRgba16(b) => any(b.as_raw(), 4, 3),
+        DynamicImage::ImageRgb32F(b) => any(b.as_raw(), 3, 3),
+        DynamicImage::ImageRgba32F(b) => any(b.as_raw(), 4, 3),
+        other => any(other.to_rgb32f().as_raw(), 3, 3),
+    }
+}
+
 impl Mask2d {
     /// Decode a mask (PNG, JPEG or TIFF; any depth and channels, alpha ignored): a pixel is
     /// foreground when any colour channel is non-zero. Resized to `size` as `how` says.
@@ -405,11 +429,9 @@ impl Mask2d {
         check_size(size)?;
         let img = decode(bytes, name)?;
         let (w, h) = (img.width() as usize, img.height() as usize);
-        let rgb = img.to_rgb32f();
-        let binary: Vec<u8> = rgb
-            .as_raw()
-            .chunks_exact(3)
-            .map(|px| px.iter().any(|&v| v > 0.0) as u8)
+        let binary: Vec<u8> = foreground_pixels(&img)
+            .into_iter()
+            .map(|f| f as u8)
             .collect();
         Ok(Self::resize_binary(&binary, w, h, size, how))
     }
@@ -624,6 +646,40 @@ mod tests {
                     "image {i}, size {size}"
                 );
             }
+        }
+    }
+
+    /// The foreground rule read from the decoded samples equals the former one, any channel of
+    /// the f32 RGB copy above 0, for every sample type (alpha alone is not foreground).
+    #[test]
+    fn foreground_pixels_as_their_rgb_values() {
+        let v = |x: u32, k: u32| [0u8, 0, 1, 0, 200][((x + k) % 5) as usize];
+        let w = |x: u32, k: u32| v(x, k) as u16 * (1 + x as u16 % 2);
+        let images: Vec<DynamicImage> = vec![
+            ImageBuffer::from_fn(9, 2, |x, _| Luma([v(x, 0)])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| image::LumaA([v(x, 0), 255])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| Rgb([v(x, 0), v(x, 1), v(x, 3)])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| Rgba([v(x, 0), v(x, 1), 0, v(x, 2)])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| Luma([w(x, 0)])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| image::LumaA([w(x, 0), 1])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| Rgb([w(x, 0), 0, w(x, 2)])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| Rgba([0, w(x, 1), 0, w(x, 3)])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| Rgb([v(x, 0) as f32 - 0.5, -1.0, 0.0])).into(),
+            ImageBuffer::from_fn(9, 2, |x, _| Rgba([0.0, v(x, 1) as f32, 0.0, 1.0])).into(),
+        ];
+        for (i, img) in images.iter().enumerate() {
+            let want: Vec<bool> = img
+                .to_rgb32f()
+                .as_raw()
+                .chunks_exact(3)
+                .map(|px| px.iter().any(|&c| c > 0.0))
+                .collect();
+            let got = foreground_pixels(img);
+            assert_eq!(got, want, "image {i}");
+            assert!(
+                got.iter().any(|&f| f) && got.iter().any(|&f| !f),
+                "image {i}"
+            );
         }
     }
 

@@ -8,7 +8,7 @@
 
 use crate::samples::Samples;
 use image::{DynamicImage, ImageFormat, ImageReader};
-use semiseg::data::{finite_extent, read_dicom};
+use semiseg::data::{finite_extent, foreground_pixels, read_dicom};
 use semiseg::infer::{map_to_gray8, map_to_image, ImageFile, ModelCard, TextGuidedMemory};
 use semiseg::metrics::{dice, jaccard};
 use std::io::Cursor;
@@ -268,13 +268,8 @@ impl Picture {
                 self.name, self.width, self.height
             ));
         }
-        let truth: Vec<bool> = img
-            .to_rgb32f()
-            .into_raw()
-            .chunks_exact(3)
-            .map(|px| px.iter().any(|&v| v > 0.0))
-            .collect();
-        self.truth = Some(truth);
+        // the shared rule, as the 2D datasets read a mask (`Mask2d`: any colour channel non-zero)
+        self.truth = Some(foreground_pixels(&img));
         Ok(())
     }
 
