@@ -53,8 +53,8 @@ pub fn check_fit(dims: Vec<u32>, patch: Vec<u32>) -> Result<String, JsError> {
 /// The model card of a bundle (JSON), after checking the bundle's structure and weight hash.
 #[wasm_bindgen]
 pub fn read_model_card(bytes: &[u8]) -> Result<String, JsError> {
-    let bundle = ModelBundle::decode(bytes).map_err(|e| JsError::new(&e.to_string()))?;
-    Ok(serde_json::to_string(&bundle.card).expect("a card is plain data"))
+    let card = ModelBundle::read_card(bytes).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(serde_json::to_string(&card).expect("a card is plain data"))
 }
 
 /// Report Rust panics on the console (they would otherwise show as "unreachable").

@@ -33,7 +33,7 @@ thread_local! {
 /// Load a model bundle (`.semiseg` bytes) onto WebGPU (`webgpu = true`) or the CPU.
 #[wasm_bindgen]
 pub async fn load_segmenter(bundle: Vec<u8>, webgpu: bool) -> Result<Segmenter, JsError> {
-    let bundle = ModelBundle::decode(&bundle).map_err(|e| JsError::new(&e.to_string()))?;
+    let bundle = ModelBundle::decode_owned(bundle).map_err(|e| JsError::new(&e.to_string()))?;
     let engine = if webgpu {
         let device = WgpuDevice::default();
         if !GPU_READY.get() {

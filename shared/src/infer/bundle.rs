@@ -240,6 +240,32 @@ impl ModelBundle {
     /// Read a bundle, checking its structure, the card's hash (format 2) and the weights' length
     /// and hash.
     pub fn decode(bytes: &[u8]) -> Result<Self, BundleError> {
+        let (card, start) = Self::checked(bytes)?;
+        Ok(ModelBundle {
+            card,
+            weights: bytes[start..].to_vec(),
+        })
+    }
+
+    /// [`Self::decode`] of a file already in memory, whose buffer becomes the weights (the header
+    /// and card are moved out in place): no second copy of a large model's bytes.
+    pub fn decode_owned(mut bytes: Vec<u8>) -> Result<Self, BundleError> {
+        let (card, start) = Self::checked(&bytes)?;
+        bytes.drain(..start);
+        Ok(ModelBundle {
+            card,
+            weights: bytes,
+        })
+    }
+
+    /// The card of a bundle, after the checks of [`Self::decode`] (the weights' hash included),
+    /// without copying the weights.
+    pub fn read_card(bytes: &[u8]) -> Result<ModelCard, BundleError> {
+        Self::checked(bytes).map(|(card, _)| card)
+    }
+
+    /// The checked card and where the weights start.
+    fn checked(bytes: &[u8]) -> Result<(ModelCard, usize), BundleError> {
         if bytes.len() < 8 || &bytes[..8] != MAGIC {
             return Err(BundleError::NotABundle);
         }
@@ -329,10 +355,7 @@ impl ModelBundle {
                 card.weights_sha256
             )));
         }
-        Ok(ModelBundle {
-            card,
-            weights: weights.to_vec(),
-        })
+        Ok((card, card_start + card_len))
     }
 
     /// Whether this is a 2D text-guided model (else a 3D V-Net).
@@ -348,7 +371,13 @@ impl ModelBundle {
             ));
         }
         let what = format!("the card's V-Net ({} filters)", self.card.n_filters);
-        self.load_into(self.card.vnet().init(device), &what, device)
+        load_record(
+            &self.card,
+            self.weights.clone(),
+            self.card.vnet().init(device),
+            &what,
+            device,
+        )
     }
 
     /// The 2D text-guided model with these weights on `device`, and its tokenizer.
@@ -356,6 +385,56 @@ impl ModelBundle {
         &self,
         device: &B::Device,
     ) -> Result<(TextGuidedModel<B>, TextTokenizer), BundleError> {
+        let (fresh, tok) = self.fresh_text_guided(device)?;
+        let c = self
+            .card
+            .image2d
+            .as_ref()
+            .expect("fresh_text_guided checked it");
+        let nets = load_record(
+            &self.card,
+            self.weights.clone(),
+            fresh,
+            "the card's 2D model",
+            device,
+        )?;
+        Ok((
+            TextGuidedModel {
+                nets,
+                text_mask: c.text_mask,
+            },
+            tok,
+        ))
+    }
+
+    /// [`Self::load_text_guided`] that hands the weights to burn's record reader without copying
+    /// them (the page's worker, where a large model's bytes count), returning the card.
+    pub fn into_text_guided<B: Backend>(
+        self,
+        device: &B::Device,
+    ) -> Result<(TextGuidedModel<B>, TextTokenizer, ModelCard), BundleError> {
+        let (fresh, tok) = self.fresh_text_guided(device)?;
+        let text_mask = self
+            .card
+            .image2d
+            .as_ref()
+            .expect("fresh_text_guided checked it")
+            .text_mask;
+        let nets = load_record(
+            &self.card,
+            self.weights,
+            fresh,
+            "the card's 2D model",
+            device,
+        )?;
+        Ok((TextGuidedModel { nets, text_mask }, tok, self.card))
+    }
+
+    /// The card's 2D model freshly initialised (what the record is loaded into) and its tokenizer.
+    fn fresh_text_guided<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<(TextGuidedNets<B>, TextTokenizer), BundleError> {
         let c = self.card.image2d.as_ref().ok_or_else(|| {
             BundleError::Mismatch("this is a 3D V-Net (a scan), not a 2D text-guided model".into())
         })?;
@@ -373,54 +452,54 @@ impl ModelBundle {
             }),
             student: UNet2dConfig::new().with_width(c.unet_width).init(device),
         };
-        let nets = self.load_into(fresh, "the card's 2D model", device)?;
-        let model = TextGuidedModel {
-            nets,
-            text_mask: c.text_mask,
-        };
-        Ok((model, tok))
+        Ok((fresh, tok))
     }
+}
 
-    fn load_into<B: Backend, M: Module<B>>(
-        &self,
-        fresh: M,
-        what: &str,
-        device: &B::Device,
-    ) -> Result<M, BundleError> {
-        let want = shapes(&fresh);
-        // burn panics on some malformed records (a parameter id that does not decode, data that
-        // does not fill its shape) where it could return an error; such weights only get here with
-        // a matching SHA-256, i.e. made so on purpose, and are refused like any other mismatch
-        // (native builds: caught; in the browser a panic ends the worker's call with an error)
-        let load = std::panic::AssertUnwindSafe(|| {
-            let record = match self.card.precision {
-                Precision::F16 => NamedMpkBytesRecorder::<HalfPrecisionSettings>::new()
-                    .load(self.weights.clone(), device),
-                Precision::F32 => NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
-                    .load(self.weights.clone(), device),
-            };
-            record.map(|r| fresh.load_record(r))
-        });
-        let net = std::panic::catch_unwind(load)
-            .map_err(|_| {
-                BundleError::Mismatch("the weights hold a parameter burn cannot decode".into())
-            })?
-            .map_err(|e| BundleError::Mismatch(e.to_string()))?;
-        let got = shapes(&net);
-        if got != want {
-            let first = want
-                .iter()
-                .zip(&got)
-                .position(|(a, b)| a != b)
-                .unwrap_or(want.len().min(got.len()));
-            return Err(BundleError::Mismatch(format!(
-                "parameter {first}: {what} expects {:?}, the weights have {:?}",
-                want.get(first),
-                got.get(first)
-            )));
-        }
-        Ok(net)
+/// `weights` (a record in the card's precision) loaded into `fresh`, whose parameter shapes they
+/// must have.
+fn load_record<B: Backend, M: Module<B>>(
+    card: &ModelCard,
+    weights: Vec<u8>,
+    fresh: M,
+    what: &str,
+    device: &B::Device,
+) -> Result<M, BundleError> {
+    let want = shapes(&fresh);
+    // burn panics on some malformed records (a parameter id that does not decode, data that
+    // does not fill its shape) where it could return an error; such weights only get here with
+    // a matching SHA-256, i.e. made so on purpose, and are refused like any other mismatch
+    // (native builds: caught; in the browser a panic ends the worker's call with an error)
+    let load = std::panic::AssertUnwindSafe(|| {
+        let record = match card.precision {
+            Precision::F16 => {
+                NamedMpkBytesRecorder::<HalfPrecisionSettings>::new().load(weights, device)
+            }
+            Precision::F32 => {
+                NamedMpkBytesRecorder::<FullPrecisionSettings>::new().load(weights, device)
+            }
+        };
+        record.map(|r| fresh.load_record(r))
+    });
+    let net = std::panic::catch_unwind(load)
+        .map_err(|_| {
+            BundleError::Mismatch("the weights hold a parameter burn cannot decode".into())
+        })?
+        .map_err(|e| BundleError::Mismatch(e.to_string()))?;
+    let got = shapes(&net);
+    if got != want {
+        let first = want
+            .iter()
+            .zip(&got)
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.len().min(got.len()));
+        return Err(BundleError::Mismatch(format!(
+            "parameter {first}: {what} expects {:?}, the weights have {:?}",
+            want.get(first),
+            got.get(first)
+        )));
     }
+    Ok(net)
 }
 
 /// The 2D section's values must build a model before anything is allocated.
@@ -563,6 +642,17 @@ mod tests {
         let (loaded, tok2) = back.load_text_guided::<Flex>(&dev).unwrap();
         assert_eq!(tok2.encode("upper left lung").unwrap().ids, prompt.ids);
         assert!(run(&loaded) == want, "the loaded model computes other maps");
+        // the page's route: the file's buffer becomes the weights, consumed by the reader
+        let owned = ModelBundle::decode_owned(bytes.clone()).unwrap();
+        assert_eq!(owned.weights, back.weights);
+        assert_eq!(owned.card.weights_sha256, back.card.weights_sha256);
+        assert_eq!(
+            serde_json::to_string(&ModelBundle::read_card(&bytes).unwrap()).unwrap(),
+            serde_json::to_string(&back.card).unwrap()
+        );
+        let (moved, _, card) = owned.into_text_guided::<Flex>(&dev).unwrap();
+        assert!(run(&moved) == want, "into_text_guided computes other maps");
+        assert_eq!(card.name, back.card.name);
         // the card's prompt embedding reaches the loaded TMG: `global` gives another text mask
         let mut global = c.clone();
         global.image2d.as_mut().unwrap().prompt_embedding = PromptEmbedding::Global;
@@ -607,7 +697,15 @@ mod tests {
         let dev = Default::default();
         let net: VNet<Flex> = card(2, Precision::F16).vnet().init(&dev);
         let bytes = ModelBundle::new(&net, card(2, Precision::F16)).encode();
-        let err = |b: &[u8]| ModelBundle::decode(b).unwrap_err().to_string();
+        // the owned route refuses what the borrowed one does, with the same reason
+        let err = |b: &[u8]| {
+            let e = ModelBundle::decode(b).unwrap_err().to_string();
+            let owned = ModelBundle::decode_owned(b.to_vec())
+                .unwrap_err()
+                .to_string();
+            assert_eq!(owned, e);
+            e
+        };
         assert!(err(b"\x89PNG....").contains("not a semiseg model bundle"));
         assert!(err(&bytes[..bytes.len() - 10]).contains("truncated"));
         assert!(err(&bytes[..20]).contains("truncated"));

@@ -78,7 +78,7 @@ impl ModelSource {
             let bytes =
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             Ok(Self::Bundle(Box::new(
-                ModelBundle::decode(&bytes).with_context(|| format!("{}", path.display()))?,
+                ModelBundle::decode_owned(bytes).with_context(|| format!("{}", path.display()))?,
             )))
         } else {
             Ok(Self::Run(RunDir::open(path)?))

@@ -42,43 +42,43 @@ pub struct TextSegmenter {
 /// Load a 2D bundle onto WebGPU (`webgpu = true`) or the CPU.
 #[wasm_bindgen]
 pub async fn load_text_segmenter(bundle: Vec<u8>, webgpu: bool) -> Result<TextSegmenter, JsError> {
-    let bundle = ModelBundle::decode(&bundle).map_err(|e| JsError::new(&e.to_string()))?;
+    // the file's buffer becomes the weights, which go to the record reader uncopied
+    let bundle = ModelBundle::decode_owned(bundle).map_err(|e| JsError::new(&e.to_string()))?;
     let err = |e: semiseg::infer::BundleError| JsError::new(&e.to_string());
-    let (engine, tokenizer) = if webgpu {
+    let (engine, tokenizer, card) = if webgpu {
         let device = WgpuDevice::default();
         if !GPU_READY.get() {
             init_setup_async::<WebGpu>(&device, RuntimeOptions::default()).await;
             GPU_READY.set(true);
         }
-        let (model, tok) = bundle.load_text_guided::<Wgpu>(&device).map_err(err)?;
+        let (model, tok, card) = bundle.into_text_guided::<Wgpu>(&device).map_err(err)?;
         let l = Loaded2d {
             model,
             device,
             image: RefCell::new(None),
         };
-        (Engine2d::WebGpu(Box::new(l)), tok)
+        (Engine2d::WebGpu(Box::new(l)), tok, card)
     } else {
         let device = Default::default();
-        let (model, tok) = bundle.load_text_guided::<Flex>(&device).map_err(err)?;
+        let (model, tok, card) = bundle.into_text_guided::<Flex>(&device).map_err(err)?;
         let l = Loaded2d {
             model,
             device,
             image: RefCell::new(None),
         };
-        (Engine2d::Cpu(Box::new(l)), tok)
+        (Engine2d::Cpu(Box::new(l)), tok, card)
     };
-    let vlm = bundle
-        .card
+    let vlm = card
         .image2d
         .as_ref()
-        .expect("load_text_guided checked the 2D card")
+        .expect("into_text_guided checked the 2D card")
         .vlm
         .clone();
     Ok(TextSegmenter {
         engine: Rc::new(engine),
         tokenizer,
         vlm,
-        card: bundle.card,
+        card,
     })
 }
 
