@@ -12,12 +12,7 @@ unset RUSTC_WORKSPACE_WRAPPER
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 phase "web: trunk 0.21.14 (cargo install, when missing)"
 if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
-  # trunk's own release profile asks for fat LTO in one codegen unit at opt-level 3 (a serial,
-  # CPU-heavy final step); trunk only starts cargo and wasm-bindgen and copies files, so it is
-  # built at opt-level 1 without LTO: this install runs beside the test build on CI's 2 cores
-  # (its CPU time in docs/benchmarks.md)
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
-    cargo install trunk --version 0.21.14 --locked
+  cargo install trunk --version 0.21.14 --locked
 fi
 phase "web: wasm-bindgen-cli (cargo install, when missing)"
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
