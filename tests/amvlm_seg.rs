@@ -173,15 +173,55 @@ fn text_guided_segmentation_trains_resumes_evaluates_and_predicts() {
     assert_eq!((labeled.len(), unlabeled.len()), (4, 12));
     assert!(labeled.iter().all(|k| !unlabeled.contains(k)));
     let log = train_log(&tg).0;
-    assert_eq!(log[0], "epoch,step,lr,loss,sup,fuse,text,tg,grad_norm");
-    // every text-guided term was computed at every step (1 step an epoch: 4 labeled / 4)
-    assert_eq!(log.len(), 1 + 3);
-    assert!(
-        log[1..]
-            .iter()
-            .all(|l| l.split(',').skip(4).all(|v| !v.is_empty())),
-        "{log:?}"
+    assert_eq!(
+        log[0],
+        "epoch,step,lr,loss,sup,fuse,text,tg,ground,trust,grad_norm"
     );
+    // our text branch (A8, the default): every term but L_text (off) at every step (1 step an
+    // epoch: 4 labeled / 4), the trust ρ in [0, 1]
+    assert_eq!(log.len(), 1 + 3);
+    for l in &log[1..] {
+        let row: Vec<&str> = l.split(',').collect();
+        assert!(row[6].is_empty(), "{l}");
+        assert!(
+            row.iter().enumerate().all(|(i, v)| i == 6 || !v.is_empty()),
+            "{l}"
+        );
+        let rho: f64 = row[9].parse().unwrap();
+        assert!((0.0..=1.0).contains(&rho), "{l}");
+    }
+    let cfg = std::fs::read_to_string(tg.join("config.toml")).unwrap();
+    assert!(cfg.contains("text_branch = \"grounded\""), "{cfg}");
+
+    // A6 as published: L_text at every step, no grounding and no trust; and without L_tg (the
+    // ablation) the TMG still gives the text mask at every step and is saved (it was dropped
+    // after the first step: the student then trained as a plain mean teacher)
+    for (name, extra) in [
+        ("a6", &["--text-branch", "a6"][..]),
+        ("a6-no-tg", &["--text-branch", "a6", "--no-tg-loss"][..]),
+    ] {
+        train(&st, name, &[extra, &["--epochs", "2"][..]].concat()).unwrap();
+        let run = st.runs.join(name);
+        let log = train_log(&run).0;
+        assert_eq!(log.len(), 1 + 2, "{log:?}");
+        for l in &log[1..] {
+            let row: Vec<&str> = l.split(',').collect();
+            assert!(
+                !row[5].is_empty() && !row[6].is_empty(),
+                "{name}: fuse, text: {l}"
+            );
+            assert_eq!(row[7].is_empty(), name == "a6-no-tg", "{name}: L_tg: {l}");
+            assert!(row[8].is_empty() && row[9].is_empty(), "{name}: {l}");
+        }
+        for c in std::fs::read_dir(run.join("checkpoints")).unwrap() {
+            let c = c.unwrap().path();
+            assert!(
+                c.join("tmg.mpk").is_file(),
+                "{name}: no tmg.mpk in {}",
+                c.display()
+            );
+        }
+    }
     let run_json = std::fs::read_to_string(tg.join("run.json")).unwrap();
     assert!(run_json.contains("\"kind\": \"amvlm-seg\"") && run_json.contains("\"vlm\""));
 

@@ -233,6 +233,10 @@ without a better Dice; the test split is only read by eval-model. The paper pres
 parameters), 16 + 16 images a step, Adam 3e-4 (the AMVLM code uses --lr 1e-3 for MoNuSeg), 100 epochs, \
 cosine warm restarts (T0 = 10, eta_min = 1e-4), patience 50; --preset tiny: width 8, 4 + 4, 20 epochs. \
 Ablations and the released code's forms: --no-tg-loss, --released-text-mask, --released-student-loss. \
+The text branch is ours by default (--text-branch grounded, spec A8: the TMG learns from the labeled images \
+where the text points, its logit is calibrated and refined at the image's size, and it steers the pseudo \
+labels only as far as its trust, measured on the labeled images, allows); --text-branch a6 is the published \
+form. A8 ablations: --no-ground, --no-trust, --text-loss. \
 Our option: --prompt-embedding words (the TMG compares its features with the prompt's word embeddings).";
 
 /// Which method `train amvlm-seg` trains.
@@ -253,7 +257,7 @@ pub struct TrainAmvlmSegArgs {
     #[arg(long, value_name = "RUN", required_unless_present_any = ["resume", "print_config"])]
     pub vlm: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "vlm", "method", "labeled", "prompt_embedding"])]
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "vlm", "method", "labeled", "prompt_embedding", "text_branch", "no_ground", "no_trust", "text_loss", "no_tg_loss"])]
     pub resume: Option<PathBuf>,
     /// TOML file with any hyper-parameters (the rest take the defaults; see --print-config).
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
@@ -277,9 +281,23 @@ pub struct TrainAmvlmSegArgs {
     /// Seed of the run and of the labeled draw.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Ablation: do not train the TMG (its decoder stays the untrained upsampling).
+    /// Ablation: no L_tg (A6: the TMG's decoder stays the untrained upsampling; A8: only the
+    /// grounding trains it).
     #[arg(long)]
     pub no_tg_loss: bool,
+    /// The text branch: grounded (ours, spec A8: calibrated and refined text logit, grounding
+    /// from the labeled images, trust) or a6 (as published).
+    #[arg(long, value_enum, value_name = "grounded|a6")]
+    pub text_branch: Option<TextBranchArg>,
+    /// A8 ablation: no grounding loss on the labeled images (ground_weight = 0).
+    #[arg(long)]
+    pub no_ground: bool,
+    /// A8 ablation: no trust weighting (ρ = 1 throughout).
+    #[arg(long)]
+    pub no_trust: bool,
+    /// A8: the student's L_text term on (off by default, as in the released code), weighted by ρ.
+    #[arg(long)]
+    pub text_loss: bool,
     /// The released code's text mask: every text of the batch averaged, then a sigmoid again.
     #[arg(long)]
     pub released_text_mask: bool,
@@ -293,6 +311,13 @@ pub struct TrainAmvlmSegArgs {
     pub prompt_embedding: Option<semiseg::amvlm::PromptEmbedding>,
     #[command(flatten)]
     pub train: TrainRunArgs,
+}
+
+/// The text branch of `train amvlm-seg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextBranchArg {
+    Grounded,
+    A6,
 }
 
 fn parse_labeled(s: &str) -> Result<semiseg::amvlm::LabeledAmount, String> {

@@ -4,10 +4,18 @@
 //! (T₀ = 10, η_min = 1e-4) stepped once per epoch, early stopping after 50 epochs without a better
 //! validation Dice, a mean teacher with `α = min(1 − 1/(step+1), 0.99)`. Serialised as the run's
 //! `config.toml`; [`SegConfig::tiny`] is the CPU preset.
+//!
+//! The text-guided method's text branch is A6 as published ([`TextBranch::A6`]) or with our
+//! additions of spec A8 ([`TextBranch::Grounded`]: calibrated logit, trust, grounding from labels,
+//! the refinement head). Two data fixes of A8 hold for every method: unlabeled images drawn without
+//! replacement ([`UnlabeledDraw::Epoch`]), and text maps computed on the image as its text
+//! describes it, then transformed with it ([`TextView::Canonical`]). A run's `config.toml` written
+//! before these settings existed reads as A6 with the uniform draw and the augmented view
+//! (`legacy_*` below), what such runs did.
 
 use super::prompt_embedding::PromptEmbedding;
 use super::student_loss::StudentLossForm;
-use super::text_mask::{TextMaskConfig, TextMaskForm};
+use super::text_mask::{TextCalibration, TextMaskConfig, TextMaskForm};
 use crate::nets::UNet2dConfig;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +45,51 @@ impl SegMethod {
     pub fn semi_supervised(self) -> bool {
         self != SegMethod::Supervised
     }
+}
+
+/// The text branch of the text-guided method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextBranch {
+    /// Spec A6 as published: TMG gates at 0, `z_text = κ(M − θ)`, L_tg only, L_text on.
+    A6,
+    /// Spec A8 (ours): the calibrated, refined text logit trained by L_tg and grounding on the
+    /// labeled images, fused with the trust ρ; L_text off unless `text_loss`.
+    #[default]
+    Grounded,
+}
+
+impl TextBranch {
+    pub fn name(self) -> &'static str {
+        match self {
+            TextBranch::A6 => "a6",
+            TextBranch::Grounded => "grounded",
+        }
+    }
+}
+
+/// How a step's unlabeled images are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnlabeledDraw {
+    /// Without replacement: a seeded permutation of the unlabeled images, taken in turn, a new
+    /// one when it is used up (A8; no image twice in a batch).
+    #[default]
+    Epoch,
+    /// Uniformly with replacement (A6 [P]; runs before A8).
+    Uniform,
+}
+
+/// Which view of an unlabeled image the text branch sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextView {
+    /// The image as its description describes it; the text maps are then rotated and reflected
+    /// with the image (A8: texts name places, "upper left").
+    #[default]
+    Canonical,
+    /// The augmented image, as the released code (runs before A8).
+    Augmented,
 }
 
 /// How many training images are labeled: a count, or a fraction of the training split
@@ -125,14 +178,37 @@ pub struct SegConfig {
     pub hard_fuse: bool,
     /// Train the TMG with L_tg (false: the ablation without L_tg; the decoder stays untrained).
     pub tg_loss: bool,
-    /// The TMG's Adam learning rate as a multiple of the student's (1: the same, as the released
-    /// code; our knob [P], since the gates start at 0 and move about lr a step).
-    pub tmg_lr_scale: f64,
+    /// The TMG's Adam learning rate as a multiple of the student's (our knob [P], since the gates
+    /// start at 0 and move about lr a step). Absent: the branch's own, 1 for A6 (the released
+    /// code: the same rate) and 5 for A8 (its grounding is learned from scratch in the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmg_lr_scale: Option<f64>,
     /// κ and θ of the text logit `κ(Mₛ − θ)` and of the mask's sharp branch (10, 0.25).
     pub kappa: f64,
     pub theta: f64,
     /// The A1 augmentation of labeled images, their masks and unlabeled images.
     pub augment: bool,
+    /// A6 or our A8 text branch (text-guided method).
+    #[serde(default = "SegConfig::legacy_text_branch")]
+    pub text_branch: TextBranch,
+    /// A8: λ_g, the weight of the grounding loss on the labeled images in the TMG's loss (0: off).
+    pub ground_weight: f64,
+    /// A8: scale the text's part of the fusion (and L_text) by the trust ρ.
+    pub trust: bool,
+    /// A8: the EMA momentum of ρ per step (0.9).
+    pub trust_momentum: f64,
+    /// A8: the student's L_text term (off, as in the released code; A6 always has it).
+    pub text_loss: bool,
+    /// A8: how the text logit comes from M (learned w, b₀; or the batch median).
+    pub calibration: TextCalibration,
+    /// A8: channels of the TMG's refinement head at the image's size (0: none).
+    pub refine_width: usize,
+    /// How unlabeled images are drawn (every method).
+    #[serde(default = "SegConfig::legacy_unlabeled_draw")]
+    pub unlabeled_draw: UnlabeledDraw,
+    /// Which view of an unlabeled image the text branch sees.
+    #[serde(default = "SegConfig::legacy_text_view")]
+    pub text_view: TextView,
     /// Save a checkpoint every this many epochs (the last two are kept).
     pub checkpoint_every: usize,
 }
@@ -159,11 +235,20 @@ impl Default for SegConfig {
             student_loss: StudentLossForm::Ours,
             hard_fuse: false,
             tg_loss: true,
-            tmg_lr_scale: 1.0,
+            tmg_lr_scale: None,
             kappa: 10.0,
             theta: 0.25,
             augment: true,
             checkpoint_every: 1,
+            text_branch: TextBranch::Grounded,
+            ground_weight: 1.0,
+            trust: true,
+            trust_momentum: 0.9,
+            text_loss: false,
+            calibration: TextCalibration::Learned,
+            refine_width: 16,
+            unlabeled_draw: UnlabeledDraw::Epoch,
+            text_view: TextView::Canonical,
         }
     }
 }
@@ -172,6 +257,34 @@ impl SegConfig {
     /// The paper's configuration (spec A6).
     pub fn paper() -> Self {
         Self::default()
+    }
+
+    /// What a `config.toml` without `text_branch` meant: A6 (runs before A8).
+    pub fn legacy_text_branch() -> TextBranch {
+        TextBranch::A6
+    }
+
+    /// What a `config.toml` without `unlabeled_draw` meant: uniform draws.
+    pub fn legacy_unlabeled_draw() -> UnlabeledDraw {
+        UnlabeledDraw::Uniform
+    }
+
+    /// What a `config.toml` without `text_view` meant: the augmented view.
+    pub fn legacy_text_view() -> TextView {
+        TextView::Augmented
+    }
+
+    /// The TMG's learning rate over the student's: `tmg_lr_scale`, else the branch's own.
+    pub fn tmg_lr_multiplier(&self) -> f64 {
+        self.tmg_lr_scale.unwrap_or(match self.text_branch {
+            TextBranch::A6 => 1.0,
+            TextBranch::Grounded => 5.0,
+        })
+    }
+
+    /// Is this the text-guided method with A8's branch?
+    pub fn grounded(&self) -> bool {
+        self.method == SegMethod::TextGuided && self.text_branch == TextBranch::Grounded
     }
 
     /// A small configuration for the CPU: UNet width 8, 4 + 4 images a step, 20 epochs.
@@ -202,10 +315,18 @@ impl SegConfig {
 
     /// The TMG for embeddings of width `dim`.
     pub fn text_mask_generator(&self, dim: usize) -> TextMaskConfig {
-        TextMaskConfig::new(dim)
+        let a6 = TextMaskConfig::new(dim)
             .with_kappa(self.kappa)
             .with_theta(self.theta)
-            .with_prompt(self.prompt_embedding)
+            .with_prompt(self.prompt_embedding);
+        match self.text_branch {
+            TextBranch::A6 => a6,
+            TextBranch::Grounded => a6
+                .grounded()
+                .with_calibration(self.calibration)
+                .with_refine_width(self.refine_width)
+                .with_trust(self.trust),
+        }
     }
 
     /// Learning rate of `epoch` (0-based): cosine warm restarts with period T₀ (PyTorch's
@@ -242,14 +363,32 @@ impl SegConfig {
         if !(0.0..1.0).contains(&self.ema_decay) {
             return Err("ema_decay must be in [0, 1)".into());
         }
-        if !(self.tmg_lr_scale.is_finite() && self.tmg_lr_scale > 0.0) {
+        let scale = self.tmg_lr_multiplier();
+        if !(scale.is_finite() && scale > 0.0) {
             return Err(format!(
-                "tmg_lr_scale = {}: it must be a positive number (1: the student's rate)",
-                self.tmg_lr_scale
+                "tmg_lr_scale = {scale}: it must be a positive number (1: the student's rate)"
             ));
         }
         if !(self.lambda_u.is_finite() && self.lambda_u >= 0.0 && self.kappa.is_finite()) {
             return Err("lambda_u must be finite and >= 0, kappa finite".into());
+        }
+        if !(self.ground_weight.is_finite() && self.ground_weight >= 0.0) {
+            return Err(format!(
+                "ground_weight = {}: it must be a number >= 0 (0: no grounding)",
+                self.ground_weight
+            ));
+        }
+        if !(0.0..1.0).contains(&self.trust_momentum) {
+            return Err(format!(
+                "trust_momentum = {}: it must be in [0, 1)",
+                self.trust_momentum
+            ));
+        }
+        if self.text_branch == TextBranch::Grounded && self.calibration == TextCalibration::Fixed {
+            return Err(
+                "calibration = \"fixed\" is A6's text logit: use text_branch = \"a6\", or \"learned\" / \"median\""
+                    .into(),
+            );
         }
         if let LabeledAmount::Fraction(f) = self.labeled {
             if !(f > 0.0 && f <= 1.0) {
@@ -273,12 +412,18 @@ mod tests {
             (3e-4, 100, 10, 1e-4)
         );
         assert_eq!((c.patience, c.ema_decay, c.lambda_u), (50, 0.99, 1.0));
-        // the TMG learns at the student's rate unless told otherwise (the released code)
-        assert_eq!(c.tmg_lr_scale, 1.0);
+        // A6's TMG learns at the student's rate unless told otherwise (the released code); A8's
+        // five times faster
+        assert_eq!(c.tmg_lr_multiplier(), 5.0);
+        let a6 = SegConfig {
+            text_branch: TextBranch::A6,
+            ..c.clone()
+        };
+        assert_eq!(a6.tmg_lr_multiplier(), 1.0);
         c.validate().unwrap();
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let e = SegConfig {
-                tmg_lr_scale: bad,
+                tmg_lr_scale: Some(bad),
                 ..c.clone()
             }
             .validate()

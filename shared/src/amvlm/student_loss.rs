@@ -10,6 +10,10 @@
 //! - `L_text` on the unlabeled images against the text mask `y_text`;
 //! - `L = L_sup + λ_u·½(L_fuse + L_text)`, λ_u = 1 (the code has no ramp-up).
 //!
+//! With A8's trust the text enters as `ρ·z_text` in the fused target, and the text term, when
+//! switched on, with weight ω = ρ: `L = L_sup + λ_u·(L_fuse + ω·L_text)/(1 + ω)`, which is A6's
+//! `½(L_fuse + L_text)` at ω = 1 and the mean teacher's loss (target `σ(z_t)`) at ρ = ω = 0.
+//!
 //! The mean-teacher baseline is the same without the text: `L = L_sup + λ_u·L(ŷ_u, σ(z_t))`.
 //!
 //! The released form ([`StudentLossForm::Released`]): one `WeightedDiceBCE(0.5, 0.5)` over the
@@ -91,8 +95,19 @@ pub struct Unlabeled<B: Backend> {
     pub student: Tensor<B, 4>,
     /// Teacher logits `[Bu, 1, H, W]` (no gradient).
     pub teacher: Tensor<B, 4>,
-    /// Text logit `z_text` and text mask `y_text` `[Bu, 1, H, W]`, for the text-guided method.
-    pub text: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+    /// The text's targets, for the text-guided method.
+    pub text: Option<TextTargets<B>>,
+}
+
+/// What the text gives the unlabeled images' loss (no gradient).
+#[derive(Debug, Clone)]
+pub struct TextTargets<B: Backend> {
+    /// The text's term of the fused logit `[Bu, 1, H, W]`: `z_text` (A6), or `ρ·z_text` (A8).
+    pub z_text: Tensor<B, 4>,
+    /// The text mask `y_text` `[Bu, 1, H, W]`.
+    pub y_text: Tensor<B, 4>,
+    /// ω, the weight of L_text: 1 in A6, 0 (off) or ρ in A8.
+    pub weight: f64,
 }
 
 /// The student loss of one step (see the module header). `labeled`: logits and 0/1 masks of the
@@ -119,23 +134,26 @@ pub fn student_loss<B: Backend>(
         StudentLossForm::Ours => {
             let sup = bce_dice(z_l, y_l);
             let (fuse, text) = match u.text {
-                Some((z_text, y_text)) => {
-                    let fused = sigmoid(teacher + z_text.detach());
+                Some(t) => {
+                    let fused = sigmoid(teacher + t.z_text.detach());
                     let fused = if hard_fuse {
                         fused.greater_elem(0.5).float()
                     } else {
                         fused
                     };
                     let fuse = bce_dice(u.student.clone(), fused);
-                    let text = bce_dice(u.student, y_text.detach());
-                    (fuse, Some(text))
+                    let text = (t.weight > 0.0)
+                        .then(|| (bce_dice(u.student, t.y_text.detach()), t.weight));
+                    (fuse, text)
                 }
                 None => (bce_dice(u.student, sigmoid(teacher)), None),
             };
+            // (L_fuse + ω·L_text)/(1 + ω)
             let unsup = match &text {
-                Some(t) => (fuse.clone() + t.clone()) * 0.5,
+                Some((t, w)) => (fuse.clone() + t.clone() * *w) / (1.0 + w),
                 None => fuse.clone(),
             };
+            let text = text.map(|(t, _)| t);
             StudentLosses {
                 total: sup.clone() + unsup * lambda_u,
                 sup,
@@ -146,7 +164,7 @@ pub fn student_loss<B: Backend>(
         StudentLossForm::Released => {
             let p_t = sigmoid(teacher);
             let target_u = match u.text {
-                Some((_, y_text)) => sigmoid(p_t + y_text.detach()),
+                Some(t) => sigmoid(p_t + t.y_text.detach()),
                 None => p_t,
             };
             let p = Tensor::cat(vec![sigmoid(z_l.clone()), sigmoid(u.student)], 0);
@@ -263,7 +281,11 @@ mod tests {
         let unl = || Unlabeled {
             student: t4(&zs, shape),
             teacher: t4(&zt, shape),
-            text: Some((t4(&ztext, shape), t4(&ytext, shape))),
+            text: Some(TextTargets {
+                z_text: t4(&ztext, shape),
+                y_text: t4(&ytext, shape),
+                weight: 1.0,
+            }),
         };
         let bd = |z: &[f64], t: &[f64]| {
             let p: Vec<f64> = z.iter().map(|&z| sig(z)).collect();
@@ -283,6 +305,34 @@ mod tests {
         close(l.fuse.unwrap(), fuse);
         close(l.text.unwrap(), text);
         close(l.total, sup + 0.7 * 0.5 * (fuse + text));
+        // A8: the text term weighted by ω: (L_fuse + ω·L_text)/(1 + ω); ω = 0 drops it, and a
+        // zero text logit (ρ = 0) then leaves exactly the mean teacher's loss
+        let with = |z: [f64; 4], w: f64| Unlabeled {
+            text: Some(TextTargets {
+                z_text: t4(&z, shape),
+                y_text: t4(&ytext, shape),
+                weight: w,
+            }),
+            ..unl()
+        };
+        let l = student_loss(
+            labeled.clone(),
+            Some(with(ztext, 0.4)),
+            StudentLossForm::Ours,
+            1.0,
+            false,
+        );
+        close(l.total, sup + (fuse + 0.4 * text) / 1.4);
+        let l = student_loss(
+            labeled.clone(),
+            Some(with([0.0; 4], 0.0)),
+            StudentLossForm::Ours,
+            1.0,
+            false,
+        );
+        assert!(l.text.is_none());
+        let mean_teacher: Vec<f64> = zt.iter().map(|&z| sig(z)).collect();
+        close(l.total, sup + bd(&zs, &mean_teacher));
         // hard fused target
         let hard: Vec<f64> = fused.iter().map(|&f| (f > 0.5) as u8 as f64).collect();
         let l = student_loss(

@@ -4,7 +4,7 @@
 //!
 //! 1. P → `[B, D, g, g]`.
 //! 2. Two ResConv-up blocks: `x = up2_nearest(x); x = x + tanh(γ)·Conv3×3(ReLU(x))`, γ a scalar
-//!    initialised to 0 (so the untrained decoder is a plain nearest upsampling), no norm.
+//!    initialised to 0 in A6 (so the untrained decoder is a plain nearest upsampling), no norm.
 //! 3. V = the result `[B, D, 4g, 4g]`, L2-normalised over channels.
 //! 4. `Mₛ[b, n] = ⟨V_b(h, w), t_n⟩` (`[B, B, 4g, 4g]`; [`similarity`]).
 //! 5. The text mask: ours (default, A6 [P]) uses the image's own text only,
@@ -14,18 +14,36 @@
 //!    code calls and then discards) is not implemented.
 //! 6. For the fused pseudo label (A6 [P]) the text's logit is `z_text = κ(Mₛ[b,b] − θ)`.
 //!
-//! L_tg, which trains the decoder, is in `tg_loss.rs`.
+//! Our additions (spec A8, each off in A6's configuration, [`TextMaskConfig::grounded`] turns them
+//! on), for a VLM whose cosines M sit near 0 and do not localise:
+//! - **Calibrated text logit** ([`TextCalibration`]): `z = w·M + b₀` with w, b₀ learnable from
+//!   TCL's `sim2mask` values (10, −2.5), or θ = the batch median of M with κ fixed.
+//! - **Resolution**: the gates start at `gate_init` (so the decoder is used from the first step);
+//!   the pixel coordinates enter the decoder before its second block (a zero-initialised 1×1
+//!   convolution: texts name places); a text adapter `t' = L2n(t + A·t)` (A zero-initialised)
+//!   lets the prompt's vector move; an image head at the image's own size ([`RefineHead`], a
+//!   two-level convolutional net on the image and the coordinates whose features the prompt
+//!   modulates) draws what the prompt names, the calibrated map says where the VLM's features
+//!   agree with it: the text mask is their product, `p = σ(up(w·M + b₀))·σ(r)`, and
+//!   `z_text = logit(p)`. It can draw structures smaller than a patch (nuclei). The head's last
+//!   convolution starts at weight 0 and bias 4 (`σ(r) ≈ 0.98`: the mask starts as the calibrated
+//!   map's) and its modulation at 0 (the prompt acts first through the map).
+//! - **Trust** ρ ∈ [0, 1] (a stored scalar, 0 at the start, updated by the trainer from the text
+//!   mask's Dice on labeled images): the fusion uses `ρ·z_text` ([`TextMaskGenerator::fusion`]).
+//! - With a calibrated logit the text mask is `σ(z_text)`, the probability of that same logit.
+//!
+//! L_tg, which trains the decoder, is in `tg_loss.rs`; A8's grounding loss in `seg_step.rs`.
 
 use super::prompt_embedding::PromptEmbedding;
-use crate::nets::l2_normalize;
+use crate::nets::{conv2d, l2_normalize};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::PaddingConfig2d;
-use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::module::interpolate;
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::{log_sigmoid, relu, sigmoid};
+use burn::tensor::module::{interpolate, max_pool2d};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, ElementConversion, Tensor, TensorData};
 
 /// Which text mask the generator gives (spec A6 step 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
@@ -38,8 +56,31 @@ pub enum TextMaskForm {
     Released,
 }
 
-/// Configuration of [`TextMaskGenerator`] (spec A6; TCL's constants).
-#[derive(Config, Debug)]
+/// How the text's logit comes from the similarity M (A6 step 6; A8 "Calibrated text logit").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextCalibration {
+    /// A6: `κ(M − θ)`, κ = 10 and θ = 0.25 fixed.
+    #[default]
+    Fixed,
+    /// A8 (ours): `w·M + b₀`, w and b₀ learnable, initialised to TCL's 10 and −2.5.
+    Learned,
+    /// A8 option: `κ(M − median(M))`, the median over the batch's maps, κ fixed.
+    Median,
+}
+
+impl TextCalibration {
+    pub fn name(self) -> &'static str {
+        match self {
+            TextCalibration::Fixed => "fixed",
+            TextCalibration::Learned => "learned",
+            TextCalibration::Median => "median",
+        }
+    }
+}
+
+/// Configuration of [`TextMaskGenerator`] (spec A6; TCL's constants; A8's additions off).
+#[derive(Config, Debug, PartialEq)]
 pub struct TextMaskConfig {
     /// Embedding width D of the pre-trained projection heads (128).
     pub dim: usize,
@@ -60,23 +101,136 @@ pub struct TextMaskConfig {
     /// Which vector of the prompt the dense features are compared with (`prompt_embedding.rs`).
     #[config(default = "PromptEmbedding::Global")]
     pub prompt: PromptEmbedding,
+    /// The ResConv gates' initial γ (A6: 0; A8: where the decoder is used).
+    #[config(default = 0.0)]
+    pub gate_init: f64,
+    /// How the text logit comes from M (A6: fixed κ, θ).
+    #[config(default = "TextCalibration::Fixed")]
+    pub calibration: TextCalibration,
+    /// A8: the learnable adapter on the prompt's vector.
+    #[config(default = false)]
+    pub adapter: bool,
+    /// A8: channels of the refinement head at the image's size (0: none).
+    #[config(default = 0)]
+    pub refine_width: usize,
+    /// A8: the pixel coordinates as an input of the decoder.
+    #[config(default = false)]
+    pub coords: bool,
+    /// A8: a stored trust ρ that scales the text logit in the fusion (absent: ρ = 1).
+    #[config(default = false)]
+    pub trust: bool,
+}
+
+impl TextMaskConfig {
+    /// A8's generator (ours): gates at 0.5, the learned calibration, the adapter, a refinement
+    /// head of 16 channels and the trust.
+    pub fn grounded(self) -> Self {
+        self.with_gate_init(0.5)
+            .with_calibration(TextCalibration::Learned)
+            .with_adapter(true)
+            .with_refine_width(16)
+            .with_coords(true)
+            .with_trust(true)
+    }
+
+    /// Does the text mask come from the calibrated logit (`σ(z_text)`, A8) rather than A6's mix?
+    pub fn calibrated(&self) -> bool {
+        self.calibration != TextCalibration::Fixed
+    }
 }
 
 /// One ResConv-up block: `x = up2(x); x + tanh(γ)·Conv3×3(ReLU(x))`.
 #[derive(Module, Debug)]
 pub struct ResConvUp<B: Backend> {
     pub conv: Conv2d<B>,
-    /// The gate γ (a scalar, 0 at initialisation).
+    /// The gate γ (a scalar, 0 at initialisation in A6).
     pub gate: Param<Tensor<B, 1>>,
 }
 
-/// The trainable part of the TMG: the decoder and L_tg's logit scale ℓ.
+/// A8's learned calibration `z = w·M + b₀`.
+#[derive(Module, Debug)]
+pub struct LogitCalibration<B: Backend> {
+    /// w (10 at initialisation).
+    pub weight: Param<Tensor<B, 1>>,
+    /// b₀ (−2.5 at initialisation).
+    pub bias: Param<Tensor<B, 1>>,
+}
+
+/// A8's image head, 3×3 convolutions (c channels) at the image's size and at half of it, on
+/// `x = [image, coordinates]` (5 channels), its features modulated by the prompt (FiLM:
+/// `F(x) = x ⊙ (1 + γ(t')) + β(t')`, γ and β linear in the prompt's vector t', zero at the start):
+/// `a = R(F₁(C₁(R(C₀(x)))))`, `h = up(R(F₂(C₂(maxpool₂(a)))))`, `r = C₄(R(C₃([a, h])))` with
+/// R = ReLU; C₄ starts at weight 0 and bias 4. Its receptive field (about 15 pixels) spans a
+/// lesion of the synthetic radiographs; the full-size path draws a nucleus; the modulation lets
+/// a phrase choose among what it finds by where it is ("lower left").
+#[derive(Module, Debug)]
+pub struct RefineHead<B: Backend> {
+    /// C₀..C₄.
+    pub convs: Vec<Conv2d<B>>,
+    /// t' → (γ₁, β₁, γ₂, β₂), `[D] -> [4c]`, zero at initialisation.
+    pub film: Linear<B>,
+}
+
+impl<B: Backend> RefineHead<B> {
+    /// `image [B, 3, H, W]` and the prompt's vector `t [B, D]` -> the logit r `[B, 1, H, W]`.
+    pub fn forward(&self, image: Tensor<B, 4>, t: Tensor<B, 2>) -> Tensor<B, 4> {
+        let [b, _, h, w] = image.dims();
+        let coords = coordinates::<B>(b, [h, w], &image.device());
+        let c = |i: usize, x: Tensor<B, 4>| conv2d(&self.convs[i], x);
+        let width = self.convs[0].weight.dims()[0];
+        let film = self.film.forward(t).reshape([b, 4 * width, 1, 1]);
+        let modulate = |x: Tensor<B, 4>, k: usize| {
+            let gamma = film.clone().narrow(1, 2 * k * width, width);
+            let beta = film.clone().narrow(1, (2 * k + 1) * width, width);
+            x.clone() + x * gamma + beta
+        };
+        let x = Tensor::cat(vec![image, coords], 1);
+        let a = relu(modulate(c(1, relu(c(0, x))), 0));
+        let half = max_pool2d(a.clone(), [2, 2], [2, 2], [0, 0], [1, 1], true);
+        let up = interpolate(
+            relu(modulate(c(2, half), 1)),
+            [h, w],
+            InterpolateOptions::new(InterpolateMode::Nearest),
+        );
+        c(4, relu(c(3, Tensor::cat(vec![a, up], 1))))
+    }
+}
+
+/// The initial bias of the image head's last convolution: `σ(4) ≈ 0.98`.
+const IMAGE_HEAD_BIAS: f64 = 4.0;
+
+/// The pixel coordinates `[B, 2, H, W]`: row and column, each from −1 to 1.
+pub fn coordinates<B: Backend>(b: usize, [h, w]: [usize; 2], device: &B::Device) -> Tensor<B, 4> {
+    let at = |i: usize, n: usize| match n {
+        1 => 0.0,
+        _ => 2.0 * i as f32 / (n - 1) as f32 - 1.0,
+    };
+    let mut v = Vec::with_capacity(b * 2 * h * w);
+    for _ in 0..b {
+        v.extend((0..h * w).map(|p| at(p / w, h)));
+        v.extend((0..h * w).map(|p| at(p % w, w)));
+    }
+    Tensor::from_data(TensorData::new(v, [b, 2, h, w]), device)
+}
+
+/// The trainable part of the TMG: the decoder and L_tg's logit scale ℓ (A6), with A8's
+/// additions where configured.
 #[derive(Module, Debug)]
 pub struct TextMaskGenerator<B: Backend> {
     pub up1: ResConvUp<B>,
     pub up2: ResConvUp<B>,
     /// ℓ of `s = min(e^ℓ, s_max)`.
     pub logit_scale: Param<Tensor<B, 1>>,
+    /// A8: w and b₀ of the learned calibration.
+    pub calibration: Option<LogitCalibration<B>>,
+    /// A8: the prompt adapter A `[D, D]` (zero at initialisation).
+    pub adapter: Option<Linear<B>>,
+    /// A8: the refinement head at the image's size.
+    pub refine: Option<RefineHead<B>>,
+    /// A8: the coordinates' 1×1 convolution into the decoder (2 → D, zero at initialisation).
+    pub coords: Option<Conv2d<B>>,
+    /// A8: the trust ρ `[1]` (no gradient; the trainer sets it).
+    pub trust: Option<Param<Tensor<B, 1>>>,
     pub kappa: f64,
     pub theta: f64,
     pub sharp_weight: f64,
@@ -84,6 +238,9 @@ pub struct TextMaskGenerator<B: Backend> {
     /// The text vector t of step 4 (a setting, not a weight).
     #[module(skip)]
     pub prompt: PromptEmbedding,
+    /// How the text logit comes from M (a setting, not a weight).
+    #[module(skip)]
+    pub calibration_mode: TextCalibration,
 }
 
 impl TextMaskConfig {
@@ -92,20 +249,65 @@ impl TextMaskConfig {
             conv: Conv2dConfig::new([self.dim, self.dim], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device),
-            gate: Param::from_tensor(Tensor::zeros([1], device)),
+            gate: Param::from_tensor(Tensor::full([1], self.gate_init, device)),
         };
+        let scalar = |v: f64| Param::from_tensor(Tensor::from_floats([v as f32], device));
+        let refine = (self.refine_width > 0).then(|| {
+            let c = self.refine_width;
+            let conv = |cin: usize, cout: usize| {
+                Conv2dConfig::new([cin, cout], [3, 3])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            };
+            RefineHead {
+                convs: vec![
+                    conv(5, c).init(device),
+                    conv(c, c).init(device),
+                    conv(c, c).init(device),
+                    conv(2 * c, c).init(device),
+                    {
+                        let mut last = conv(c, 1).with_initializer(Initializer::Zeros).init(device);
+                        last.bias = Some(Param::from_tensor(Tensor::full(
+                            [1],
+                            IMAGE_HEAD_BIAS,
+                            device,
+                        )));
+                        last
+                    },
+                ],
+                film: LinearConfig::new(self.dim, 4 * c)
+                    .with_initializer(Initializer::Zeros)
+                    .init(device),
+            }
+        });
         TextMaskGenerator {
             up1: block(),
             up2: block(),
-            logit_scale: Param::from_tensor(Tensor::from_floats(
-                [self.logit_scale_init as f32],
-                device,
-            )),
+            logit_scale: scalar(self.logit_scale_init),
+            calibration: (self.calibration == TextCalibration::Learned).then(|| LogitCalibration {
+                weight: scalar(10.0),
+                bias: scalar(-2.5),
+            }),
+            adapter: self.adapter.then(|| {
+                LinearConfig::new(self.dim, self.dim)
+                    .with_bias(false)
+                    .with_initializer(Initializer::Zeros)
+                    .init(device)
+            }),
+            refine,
+            coords: self.coords.then(|| {
+                Conv2dConfig::new([2, self.dim], [1, 1])
+                    .with_initializer(Initializer::Zeros)
+                    .init(device)
+            }),
+            trust: self
+                .trust
+                .then(|| Param::from_tensor(Tensor::zeros([1], device)).set_require_grad(false)),
             kappa: self.kappa,
             theta: self.theta,
             sharp_weight: self.sharp_weight,
             max_scale: self.max_scale,
             prompt: self.prompt,
+            calibration_mode: self.calibration,
         }
     }
 }
@@ -135,8 +337,14 @@ impl<B: Backend> ResConvUp<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = up2_nearest(x);
         let gate = self.gate.val().tanh().reshape([1, 1, 1, 1]);
-        x.clone() + self.conv.forward(relu(x)) * gate
+        x.clone() + conv2d(&self.conv, relu(x)) * gate
     }
+}
+
+/// The spatial size `[H, W]` of images `[B, C, H, W]`.
+fn size_of<B: Backend>(images: &Tensor<B, 4>) -> [usize; 2] {
+    let [_, _, h, w] = images.dims();
+    [h, w]
 }
 
 impl<B: Backend> TextMaskGenerator<B> {
@@ -147,11 +355,26 @@ impl<B: Backend> TextMaskGenerator<B> {
         let g = (n as f64).sqrt().round() as usize;
         assert_eq!(g * g, n, "the patches must form a square grid");
         let x = patches.swap_dims(1, 2).reshape([b, d, g, g]);
-        let x = self.up2.forward(self.up1.forward(x));
+        let mut x = self.up1.forward(x);
+        if let Some(c) = &self.coords {
+            let [_, _, h, w] = x.dims();
+            let device = x.device();
+            x = x + conv2d(c, coordinates::<B>(b, [h, w], &device));
+        }
+        let x = self.up2.forward(x);
         let [_, _, h, w] = x.dims();
         // unit length over channels: as tokens [B, hw, D]
         let tokens = l2_normalize(x.reshape([b, d, h * w]).swap_dims(1, 2));
         tokens.swap_dims(1, 2).reshape([b, d, h, w])
+    }
+
+    /// The prompt vectors the maps compare with: `t` `[B, D]` unit vectors, through the adapter
+    /// when there is one (A8: `L2n(t + A·t)`), else unchanged.
+    pub fn prompt_vectors(&self, texts: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.adapter {
+            Some(a) => l2_normalize(texts.clone() + a.forward(texts)),
+            None => texts,
+        }
     }
 
     /// L_tg's scale `s = min(e^ℓ, s_max)`, `[1]`.
@@ -159,15 +382,26 @@ impl<B: Backend> TextMaskGenerator<B> {
         self.logit_scale.val().exp().clamp_max(self.max_scale)
     }
 
-    /// The text mask in [0, 1] at `size` (step 5). `v`: `[B, D, h, w]`; `texts`: `[B, D]` unit
-    /// vectors, text b belonging to image b.
+    /// Is the text mask the calibrated logit's probability (A8) rather than A6's mix?
+    pub fn calibrated(&self) -> bool {
+        self.calibration_mode != TextCalibration::Fixed
+    }
+
+    /// The text mask in [0, 1] at the size of `images` `[B, 3, H, W]` (step 5; with A8's
+    /// calibration `σ(z_text)`). `v`: `[B, D, h, w]`; `texts`: `[B, D]` unit vectors, text b
+    /// belonging to image b (before the adapter).
     pub fn text_mask(
         &self,
         v: Tensor<B, 4>,
         texts: Tensor<B, 2>,
         form: TextMaskForm,
-        size: [usize; 2],
+        images: &Tensor<B, 4>,
     ) -> Tensor<B, 4> {
+        if self.calibrated() {
+            return sigmoid(self.text_logit(v, texts, images));
+        }
+        let size = size_of(images);
+        let texts = self.prompt_vectors(texts);
         match form {
             TextMaskForm::Ours => resize_bilinear(self.mask_of(own_similarity(v, texts)), size),
             TextMaskForm::Released => {
@@ -183,16 +417,79 @@ impl<B: Backend> TextMaskGenerator<B> {
         sharp * self.sharp_weight + sigmoid(m) * (1.0 - self.sharp_weight)
     }
 
-    /// The text's logit `z_text = κ(Mₛ[b,b] − θ)` at `size` (step 6), `[B, 1, H, W]`.
+    /// The text's logit at the size of `images` `[B, 3, H, W]`, `[B, 1, H, W]`: A6's
+    /// `κ(Mₛ[b,b] − θ)` (step 6), or A8's calibrated logit, refined at the image's size when the
+    /// generator has the head.
     pub fn text_logit(
         &self,
         v: Tensor<B, 4>,
         texts: Tensor<B, 2>,
-        size: [usize; 2],
+        images: &Tensor<B, 4>,
     ) -> Tensor<B, 4> {
-        let m = resize_bilinear(own_similarity(v, texts), size);
-        (m - self.theta) * self.kappa
+        let t = self.prompt_vectors(texts);
+        let m = own_similarity(v, t.clone());
+        let low = match (&self.calibration, self.calibration_mode) {
+            // A8: w·M + b₀
+            (Some(c), _) => {
+                m * c.weight.val().reshape([1, 1, 1, 1]) + c.bias.val().reshape([1, 1, 1, 1])
+            }
+            // A8 option: κ(M − median of the batch's M)
+            (None, TextCalibration::Median) => {
+                let median = batch_median(m.clone().detach());
+                (m - median) * self.kappa
+            }
+            // A6: κ(M − θ)
+            _ => (m - self.theta) * self.kappa,
+        };
+        let z = resize_bilinear(low, size_of(images));
+        match &self.refine {
+            // logit(σ(z)·σ(r)), with log p ≤ log(1 − 10⁻⁶) so that log(1 − p) stays finite
+            Some(head) => {
+                let log_p = (log_sigmoid(z) + log_sigmoid(head.forward(images.clone(), t)))
+                    .clamp_max(-1e-6);
+                log_p.clone() - log_p.exp().neg().log1p()
+            }
+            None => z,
+        }
     }
+
+    /// The text's term of the fused logit `z_t + ρ·z_text` (A8's trust; A6: `z_text`).
+    pub fn fusion(&self, z_text: Tensor<B, 4>) -> Tensor<B, 4> {
+        match &self.trust {
+            Some(rho) => z_text * rho.val().reshape([1, 1, 1, 1]),
+            None => z_text,
+        }
+    }
+
+    /// The trust ρ (1 without one).
+    pub fn trust_value(&self) -> f64 {
+        self.trust
+            .as_ref()
+            .map_or(1.0, |r| r.val().into_scalar().elem::<f64>())
+    }
+
+    /// Set the trust ρ (no effect without one).
+    pub fn with_trust(mut self, rho: f64) -> Self {
+        if let Some(p) = self.trust.take() {
+            let device = p.val().device();
+            let id = p.id;
+            self.trust = Some(
+                Param::initialized(id, Tensor::from_floats([rho as f32], &device))
+                    .set_require_grad(false),
+            );
+        }
+        self
+    }
+}
+
+/// The median of every value of `m` (a scalar broadcast as `[1, 1, 1, 1]`): the lower middle
+/// value of the sorted values.
+fn batch_median<B: Backend>(m: Tensor<B, 4>) -> Tensor<B, 4> {
+    let n = m.shape().num_elements();
+    m.reshape([n])
+        .sort(0)
+        .narrow(0, (n - 1) / 2, 1)
+        .reshape([1, 1, 1, 1])
 }
 
 /// `Mₛ[b, n] = ⟨V_b, t_n⟩` for every image b and text n: `v [B, D, h, w]`, `texts [T, D]` ->
@@ -284,14 +581,14 @@ mod tests {
         let own = vals(own_similarity(v.clone(), texts.clone()));
         assert!((own[(8 + 7) * 8] as f64 - dot(1, 1, 2)).abs() < 1e-6);
         let mask = |x: f64| 0.3 * sig(10.0 * (x - 0.25)) + 0.7 * sig(x);
+        let img = Tensor::<F, 4>::zeros([2, 3, 8, 8], &dev);
         // at the model's own size, bilinear is the identity
-        let ours = vals(tmg.text_mask(v.clone(), texts.clone(), TextMaskForm::Ours, [8, 8]));
+        let ours = vals(tmg.text_mask(v.clone(), texts.clone(), TextMaskForm::Ours, &img));
         assert!((ours[8 * 8 + 7 * 8] as f64 - mask(dot(1, 1, 2))).abs() < 1e-6);
-        let released =
-            vals(tmg.text_mask(v.clone(), texts.clone(), TextMaskForm::Released, [8, 8]));
+        let released = vals(tmg.text_mask(v.clone(), texts.clone(), TextMaskForm::Released, &img));
         let want = sig((mask(dot(1, 0, 2)) + mask(dot(1, 1, 2))) / 2.0);
         assert!((released[8 * 8 + 7 * 8] as f64 - want).abs() < 1e-6);
-        let z = vals(tmg.text_logit(v, texts, [8, 8]));
+        let z = vals(tmg.text_logit(v, texts, &img));
         assert!((z[8 * 8 + 7 * 8] as f64 - 10.0 * (dot(1, 1, 2) - 0.25)).abs() < 1e-5);
         // s = 1/0.07 at initialisation, capped at 100
         assert!((vals(tmg.scale())[0] as f64 - 1.0 / 0.07).abs() < 1e-4);

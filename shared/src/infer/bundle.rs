@@ -91,6 +91,22 @@ pub struct Image2dCard {
     pub kappa: f64,
     pub theta: f64,
     pub metrics: Option<Card2dMetrics>,
+    /// The whole TMG configuration (A8's additions included); cards written before it build
+    /// A6's generator from `kappa`, `theta` and `prompt_embedding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmg: Option<TextMaskConfig>,
+}
+
+impl Image2dCard {
+    /// The configuration of the card's Text Mask Generator.
+    pub fn tmg_config(&self) -> TextMaskConfig {
+        self.tmg.clone().unwrap_or_else(|| {
+            TextMaskConfig::new(self.vlm.embed_dim)
+                .with_kappa(self.kappa)
+                .with_theta(self.theta)
+                .with_prompt(self.prompt_embedding)
+        })
+    }
 }
 
 /// What a model is, what it was trained on and how well it did.
@@ -443,13 +459,7 @@ impl ModelBundle {
             .map_err(|e| BundleError::Card(format!("its vocabulary: {e}")))?;
         let fresh = TextGuidedNets {
             encoders: c.vlm.init::<B>(tok.vocab_size(), device).encoders,
-            tmg: c.has_tmg.then(|| {
-                TextMaskConfig::new(c.vlm.embed_dim)
-                    .with_kappa(c.kappa)
-                    .with_theta(c.theta)
-                    .with_prompt(c.prompt_embedding)
-                    .init(device)
-            }),
+            tmg: c.has_tmg.then(|| c.tmg_config().init(device)),
             student: UNet2dConfig::new().with_width(c.unet_width).init(device),
         };
         Ok((fresh, tok))

@@ -72,21 +72,24 @@ impl<B: Backend> TextGuidedModel<B> {
         prompt: &Encoded,
         device: &B::Device,
     ) -> Option<Tensor<B, 4>> {
-        let (v, t, size) = self.dense_and_text(image, prompt, device)?;
+        let (v, t) = self.dense_and_text(image, prompt, device)?;
         let tmg = self.nets.tmg.as_ref()?;
         // one image and one text: the released form's batch mean is over this text alone
-        Some(tmg.text_mask(v, t, self.text_mask, size))
+        Some(tmg.text_mask(v, t, self.text_mask, &image.pixels))
     }
 
-    /// The fused probability `σ(z_student + κ(Mₛ − θ))`, `[1, 1, S, S]`; `None` without a TMG.
+    /// The fused probability `σ(z_student + z_text)` (A6: `z_text = κ(Mₛ − θ)`; A8: the
+    /// calibrated, refined logit times the trust ρ the model was trained with), `[1, 1, S, S]`;
+    /// `None` without a TMG.
     pub fn fused_map(
         &self,
         image: &EmbeddedImage<B>,
         prompt: &Encoded,
         device: &B::Device,
     ) -> Option<Tensor<B, 4>> {
-        let (v, t, size) = self.dense_and_text(image, prompt, device)?;
-        let z_text = self.nets.tmg.as_ref()?.text_logit(v, t, size);
+        let (v, t) = self.dense_and_text(image, prompt, device)?;
+        let tmg = self.nets.tmg.as_ref()?;
+        let z_text = tmg.fusion(tmg.text_logit(v, t, &image.pixels));
         Some(sigmoid(self.student_logit(image) + z_text))
     }
 
@@ -146,22 +149,20 @@ impl<B: Backend> TextGuidedModel<B> {
         (words, sims.reshape([1, k, g, g]))
     }
 
-    #[allow(clippy::type_complexity)]
     fn dense_and_text(
         &self,
         image: &EmbeddedImage<B>,
         prompt: &Encoded,
         device: &B::Device,
-    ) -> Option<(Tensor<B, 4>, Tensor<B, 2>, [usize; 2])> {
+    ) -> Option<(Tensor<B, 4>, Tensor<B, 2>)> {
         let tmg = self.nets.tmg.as_ref()?;
-        let [_, _, h, w] = image.pixels.dims();
         let t = tmg.prompt.vectors(
             &self
                 .nets
                 .encoders
                 .encode_text(std::slice::from_ref(prompt), device),
         );
-        Some((tmg.dense(image.patches.clone()), t, [h, w]))
+        Some((tmg.dense(image.patches.clone()), t))
     }
 }
 

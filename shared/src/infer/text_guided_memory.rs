@@ -131,9 +131,14 @@ impl TextGuidedMemory {
         let pixels = (v.image_size * v.image_size) as u64;
         let grid = (v.image_size / v.patch_size.max(1)) as u64;
         let tokens = grid * grid + 1;
-        // the TMG's features are on a 4g x 4g grid (two 2x up-blocks), only in a model with one
+        // the TMG's features are on a 4g x 4g grid (two 2x up-blocks), only in a model with one;
+        // A8's refinement head adds its channels at the image's size
+        let refine = card
+            .tmg
+            .as_ref()
+            .map_or(0, |t| t.refine_width as u64 * pixels);
         let tmg_values = match card.has_tmg {
-            true => v.embed_dim as u64 * (4 * grid).pow(2),
+            true => v.embed_dim as u64 * (4 * grid).pow(2) + refine,
             false => 0,
         };
         let unet = UNET_FEATURE_TENSORS * card.unet_width as u64 * pixels * 4;
@@ -222,6 +227,7 @@ mod tests {
             kappa: 10.0,
             theta: 0.25,
             metrics: None,
+            tmg: None,
         }
     }
 

@@ -1,8 +1,10 @@
-//! The V-Net's convolutions (spec B2: 3³ stride 1 pad 1, 2³ stride 2 down, 2³ stride 2 up, 1³
-//! heads). On the CPU backend (burn-flex, plain or under autodiff) they run the kernels of
-//! [`super::cpu_conv`], with their own backward pass; on every other backend, and for shapes
-//! those kernels do not cover, burn's own `conv3d` / `conv_transpose3d`. The modules and their
-//! records stay burn's `Conv3d` / `ConvTranspose3d`.
+//! The models' convolutions: the V-Net's (spec B2: 3³ stride 1 pad 1, 2³ stride 2 down, 2³
+//! stride 2 up, 1³ heads) and the 2D ones of the LViT UNet and the Text Mask Generator (3×3 pad 1,
+//! 2×2 stride 2 up, 1×1), a 2D convolution being a 3D one of depth 1. On the CPU backend
+//! (burn-flex, plain or under autodiff) they run the kernels of [`super::cpu_conv`], with their own
+//! backward pass; on every other backend, and for shapes those kernels do not cover, burn's own
+//! `conv3d` / `conv_transpose3d` / `conv2d` / `conv_transpose2d`. The modules and their records
+//! stay burn's `Conv3d` / `ConvTranspose3d` / `Conv2d` / `ConvTranspose2d`.
 //!
 //! The backend is recognised by its type (`TypeId`), so models stay generic over `Backend`.
 
@@ -13,9 +15,8 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::{Autodiff, Flex};
-use burn::module::Param;
-use burn::nn::conv::{Conv3d, ConvTranspose3d};
-use burn::nn::PaddingConfig3d;
+use burn::nn::conv::{Conv2d, Conv3d, ConvTranspose2d, ConvTranspose3d};
+use burn::nn::{PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{backend::Backend, DType, Tensor, TensorData, TensorPrimitive};
 use burn_flex::FlexTensor;
@@ -48,8 +49,83 @@ pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
     });
     let plain = conv.dilation == [1, 1, 1] && conv.groups == 1;
     match (op, &conv.bias) {
-        (Some(op), Some(bias)) if plain && op.applies(&x, &conv.weight, bias) => {
+        (Some(op), Some(bias)) if plain && op.applies(&x, &conv.weight.val(), &bias.val()) => {
             op.run(x, conv.weight.val(), bias.val())
+        }
+        _ => conv.forward(x),
+    }
+}
+
+/// `conv.forward(x)` of a 2D convolution `[B, C, H, W]`, on the CPU kernels where they apply (as a
+/// 3D convolution of depth 1; symmetric padding).
+pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [batch, cin, h, w] = x.dims();
+    let [cout, _, kh, kw] = conv.weight.dims();
+    let pad = match conv.padding {
+        PaddingConfig2d::Valid => Some([0, 0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            Some([0, top, left])
+        }
+        _ => None,
+    };
+    let op = pad.map(|pad| CpuConv {
+        transposed: false,
+        g: ConvGeometry {
+            batch,
+            cin,
+            cout,
+            input: [1, h, w],
+            kernel: [1, kh, kw],
+            stride: [1, conv.stride[0], conv.stride[1]],
+            pad,
+        },
+    });
+    let plain = conv.dilation == [1, 1] && conv.groups == 1;
+    match (op, &conv.bias) {
+        (Some(op), Some(bias)) => {
+            let weight = conv.weight.val().unsqueeze_dim::<5>(2);
+            if plain && op.applies(&x, &weight, &bias.val()) {
+                op.run(x.unsqueeze_dim(2), weight, bias.val())
+                    .squeeze_dim(2)
+            } else {
+                conv.forward(x)
+            }
+        }
+        _ => conv.forward(x),
+    }
+}
+
+/// `conv.forward(x)` of a 2D transposed convolution, on the CPU kernels where they apply
+/// (kernel = stride, no padding).
+pub fn conv_transpose2d<B: Backend>(conv: &ConvTranspose2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [batch, cin, h, w] = x.dims();
+    let [_, cout, kh, kw] = conv.weight.dims();
+    let op = CpuConv {
+        transposed: true,
+        g: ConvGeometry {
+            batch,
+            cin: cout,
+            cout: cin,
+            input: [1, h * kh, w * kw],
+            kernel: [1, kh, kw],
+            stride: [1, conv.stride[0], conv.stride[1]],
+            pad: [0, 0, 0],
+        },
+    };
+    let plain = conv.dilation == [1, 1]
+        && conv.groups == 1
+        && conv.padding_out == [0, 0]
+        && conv.stride == [kh, kw]
+        && conv.padding == [0, 0];
+    match &conv.bias {
+        Some(bias) if plain => {
+            let weight = conv.weight.val().unsqueeze_dim::<5>(2);
+            if op.applies(&x, &weight, &bias.val()) {
+                op.run(x.unsqueeze_dim(2), weight, bias.val())
+                    .squeeze_dim(2)
+            } else {
+                conv.forward(x)
+            }
         }
         _ => conv.forward(x),
     }
@@ -80,7 +156,7 @@ pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) 
         && conv.stride == k
         && conv.padding == [0, 0, 0];
     match &conv.bias {
-        Some(bias) if plain && op.applies(&x, &conv.weight, bias) => {
+        Some(bias) if plain && op.applies(&x, &conv.weight.val(), &bias.val()) => {
             op.run(x, conv.weight.val(), bias.val())
         }
         _ => conv.forward(x),
@@ -125,16 +201,16 @@ fn flex_tensor(values: Vec<f32>, shape: [usize; 5]) -> FlexTensor {
 
 impl CpuConv {
     /// Do the kernels take this call: burn-flex, f32 tensors, a supported shape?
-    fn applies<B: Backend>(
+    fn applies<B: Backend, const D: usize>(
         &self,
-        x: &Tensor<B, 5>,
-        w: &Param<Tensor<B, 5>>,
-        b: &Param<Tensor<B, 1>>,
+        x: &Tensor<B, D>,
+        w: &Tensor<B, 5>,
+        b: &Tensor<B, 1>,
     ) -> bool {
         on_cpu::<B>()
             && x.dtype() == DType::F32
-            && w.val().dtype() == DType::F32
-            && b.val().dtype() == DType::F32
+            && w.dtype() == DType::F32
+            && b.dtype() == DType::F32
             && self.g.supported()
     }
 
@@ -387,6 +463,82 @@ mod tests {
             &values(b.grad(&g1).unwrap()),
             &values(b.grad(&g2).unwrap()),
             1e-4,
+        )
+        .unwrap();
+    }
+
+    /// The 2D entry points (a 3D convolution of depth 1) against burn-flex's `conv2d` and
+    /// `conv_transpose2d`: the UNet's 3×3 pad 1, 1×1, the ViT's 16×16 stride 16 patch embedding
+    /// (here 4×4 stride 4) and the 2×2 stride 2 up-convolution; output and the three gradients.
+    #[test]
+    fn two_d_matches_burn_flex_forward_and_backward() {
+        use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+        let _one = crate::testing::one_backward_at_a_time();
+        let dev = Default::default();
+        let convs = [
+            Conv2dConfig::new([3, 4], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init::<A>(&dev),
+            Conv2dConfig::new([3, 2], [1, 1]).init(&dev),
+            Conv2dConfig::new([3, 5], [4, 4])
+                .with_stride([4, 4])
+                .init(&dev),
+        ];
+        let check = |name: &str,
+                     ours: Tensor<A, 4>,
+                     theirs: Tensor<A, 4>,
+                     x: &Tensor<A, 4>,
+                     w: Tensor<A, 4>,
+                     b: Tensor<A, 1>| {
+            close(&values(ours.clone()), &values(theirs.clone()), 1e-5)
+                .unwrap_or_else(|e| panic!("{name} forward: {e}"));
+            let probe = Tensor::<A, 4>::random(ours.dims(), Distribution::Default, &dev);
+            let g1 = (ours * probe.clone()).sum().backward();
+            let g2 = (theirs * probe).sum().backward();
+            close(
+                &values(x.grad(&g1).unwrap()),
+                &values(x.grad(&g2).unwrap()),
+                1e-4,
+            )
+            .unwrap_or_else(|e| panic!("{name} dx: {e}"));
+            close(
+                &values(w.grad(&g1).unwrap()),
+                &values(w.grad(&g2).unwrap()),
+                1e-4,
+            )
+            .unwrap_or_else(|e| panic!("{name} dw: {e}"));
+            close(
+                &values(b.grad(&g1).unwrap()),
+                &values(b.grad(&g2).unwrap()),
+                1e-4,
+            )
+            .unwrap_or_else(|e| panic!("{name} db: {e}"));
+        };
+        for (i, conv) in convs.iter().enumerate() {
+            let x =
+                Tensor::<A, 4>::random([2, 3, 8, 12], Distribution::Default, &dev).require_grad();
+            let (ours, theirs) = (conv2d(conv, x.clone()), conv.forward(x.clone()));
+            assert_eq!(ours.dims(), theirs.dims());
+            let b = conv.bias.as_ref().unwrap().val();
+            check(&format!("conv {i}"), ours, theirs, &x, conv.weight.val(), b);
+        }
+        let up = ConvTranspose2dConfig::new([5, 3], [2, 2])
+            .with_stride([2, 2])
+            .init::<A>(&dev);
+        let x = Tensor::<A, 4>::random([2, 5, 3, 4], Distribution::Default, &dev).require_grad();
+        let (ours, theirs) = (conv_transpose2d(&up, x.clone()), up.forward(x.clone()));
+        assert_eq!(ours.dims(), [2, 3, 6, 8]);
+        let b = up.bias.as_ref().unwrap().val();
+        check("up", ours, theirs, &x, up.weight.val(), b);
+        // asymmetric padding is burn's own op
+        let odd = Conv2dConfig::new([3, 2], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 0, 1, 2))
+            .init::<Flex>(&dev);
+        let x = Tensor::<Flex, 4>::random([1, 3, 5, 5], Distribution::Default, &dev);
+        close(
+            &values(conv2d(&odd, x.clone())),
+            &values(odd.forward(x)),
+            1e-6,
         )
         .unwrap();
     }

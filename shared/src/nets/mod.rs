@@ -10,6 +10,7 @@ mod bert;
 mod bert_weights;
 mod class_softmax;
 mod conv;
+pub use conv::{conv2d, conv_transpose2d};
 mod cpu_conv;
 mod dropout3d;
 mod l2_normalize;

@@ -6,6 +6,7 @@
 //! the browser. The forward pass returns the logit; `sigmoid` of it is LViT's output.
 
 use super::batch_norm::{BatchNorm, BatchNormConfig};
+use super::conv::{conv2d, conv_transpose2d};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
@@ -103,7 +104,7 @@ impl UNet2dConfig {
 impl<B: Backend> ConvStack<B> {
     fn forward(&self, mut x: Tensor<B, 4>) -> Tensor<B, 4> {
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            x = relu(norm.forward(conv.forward(x)));
+            x = relu(norm.forward(conv2d(conv, x)));
         }
         x
     }
@@ -112,7 +113,7 @@ impl<B: Backend> ConvStack<B> {
 impl<B: Backend> UpBlock<B> {
     fn forward(&self, x: Tensor<B, 4>, skip: Tensor<B, 4>) -> Tensor<B, 4> {
         self.convs
-            .forward(Tensor::cat(vec![self.up.forward(x), skip], 1))
+            .forward(Tensor::cat(vec![conv_transpose2d(&self.up, x), skip], 1))
     }
 }
 
@@ -128,7 +129,7 @@ impl<B: Backend> UNet2d<B> {
         let x = self.up3.forward(x, x3);
         let x = self.up2.forward(x, x2);
         let x = self.up1.forward(x, x1);
-        self.outc.forward(x)
+        conv2d(&self.outc, x)
     }
 }
 

@@ -149,7 +149,7 @@ pub struct VitOutput<B: Backend> {
 impl<B: Backend> Vit<B> {
     /// `images`: `[B, C, S, S]` with `S = image_size`.
     pub fn forward(&self, images: Tensor<B, 4>) -> VitOutput<B> {
-        let x = self.patch_embed.forward(images); // [B, W, g, g]
+        let x = super::conv::conv2d(&self.patch_embed, images); // [B, W, g, g]
         let [b, w, gh, gw] = x.dims();
         let n = gh * gw;
         let x = x.reshape([b, w, n]).swap_dims(1, 2);

@@ -97,10 +97,9 @@ pub fn text_mask<B: Backend>(
     texts: &[semiseg::text::Encoded],
     device: &B::Device,
 ) -> Tensor<B, 4> {
-    let [_, _, h, w] = images.dims();
-    let patches = enc.encode_image(images).patches;
+    let patches = enc.encode_image(images.clone()).patches;
     let t = tmg.prompt.vectors(&enc.encode_text(texts, device));
-    tmg.text_mask(tmg.dense(patches), t, form, [h, w])
+    tmg.text_mask(tmg.dense(patches), t, form, &images)
 }
 
 #[cfg(test)]

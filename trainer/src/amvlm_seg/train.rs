@@ -1,12 +1,13 @@
 //! The text-guided mean teacher (spec A6) as a [`Method`] of the training driver; one unit is one
-//! epoch. Per step: the frozen encoders embed the unlabeled images and their own descriptions; the
-//! TMG takes an Adam step on L_tg; the teacher (EMA, train mode) and the text mask give the
+//! epoch. Per step: the frozen encoders embed the unlabeled images and their own descriptions
+//! (with A8 also the labeled images and their grounding prompts); the TMG takes an Adam step on its
+//! loss (L_tg, plus A8's L_ground); the teacher (EMA, train mode) and the text mask give the
 //! unlabeled targets; the student takes an Adam step on its loss; the teacher follows with
-//! `α = min(1 − 1/(step+1), 0.99)`. After each epoch the student is scored on the validation
+//! `α = min(1 − 1/(step+1), 0.99)`; A8's trust ρ follows the step's measure (`trust.rs`). After each epoch the student is scored on the validation
 //! split (never the test split): `best/` keeps the best, and training stops early after `patience`
 //! epochs without a better Dice. The learning rate follows cosine warm restarts per epoch.
 
-use super::data::SegData;
+use super::data::{GroundPrompt, SegData, StepDraw};
 use super::evaluate::{evaluate, mean_scores};
 use crate::checkpoint;
 use crate::driver::{Flow, Method, Unit};
@@ -17,10 +18,12 @@ use crate::simcvd::data::derive_seed;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Tensor};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use semiseg::amvlm::{
-    seg_losses, AmvlmEncoders, SegBatch, SegConfig, SegMethod, TextInputs, TextMaskGenerator,
+    seg_losses, update_trust, AmvlmEncoders, GroundInputs, SegBatch, SegConfig, SegMethod,
+    TextInputs, TextMaskGenerator, TextView,
 };
+use semiseg::data::Augment2d;
 use semiseg::nets::UNet2d;
 use semiseg::train::{ema_decay, ema_update, teacher_from};
 use std::io::Write;
@@ -121,9 +124,25 @@ impl<'a, B: AutodiffBackend> SegTraining<'a, B> {
         }
     }
 
-    /// The frozen encoders' patches and text embeddings of the unlabeled images, as constants.
-    fn text_inputs(&self, images: &Tensor<B, 4>, idx: &[usize]) -> Option<TextInputs<B>> {
+    /// The frozen encoders' patches and text embeddings of the unlabeled images, as constants:
+    /// of the images as their texts describe them (A8), or of the student's augmented view.
+    fn text_inputs(
+        &self,
+        augmented: &Tensor<B, 4>,
+        idx: &[usize],
+        aug: &[Augment2d],
+    ) -> Option<TextInputs<B>> {
         let enc = self.encoders?;
+        let (images, to_student) = match self.cfg.text_view {
+            TextView::Augmented => (augmented.clone(), Vec::new()),
+            TextView::Canonical => (
+                self.data
+                    .unlabeled
+                    .pairs
+                    .images_tensor::<B>(idx, None, &self.device),
+                aug.to_vec(),
+            ),
+        };
         let patches = enc.encode_image(images.clone().inner()).patches;
         let texts = self.data.unlabeled.texts(idx);
         let prompt = self.tmg.as_ref()?.prompt;
@@ -131,6 +150,51 @@ impl<'a, B: AutodiffBackend> SegTraining<'a, B> {
         Some(TextInputs {
             patches: Tensor::from_inner(patches),
             texts: Tensor::from_inner(t),
+            images,
+            to_student,
+        })
+    }
+
+    /// A8's grounding rows on the step's labeled images (as their texts describe them).
+    fn ground_inputs(&self, draw: &StepDraw) -> Option<GroundInputs<B>> {
+        let enc = self.encoders?;
+        if !self.cfg.grounded() {
+            return None;
+        }
+        let lab = &self.data.labeled;
+        let rows = lab.ground_rows(&draw.labeled, &draw.ground);
+        let s = lab.size();
+        // each row's image: its position in the step's labeled batch
+        let at: Vec<i64> = rows
+            .iter()
+            .map(|(j, _, _)| draw.labeled.iter().position(|x| x == j).expect("drawn") as i64)
+            .collect();
+        let device = &self.device;
+        let idx = Tensor::<B::InnerBackend, 1, burn::tensor::Int>::from_data(
+            TensorData::new(at.clone(), [at.len()]),
+            device,
+        );
+        let images = lab.pairs.images_tensor::<B>(&draw.labeled, None, device);
+        let patches = enc.encode_image(images.clone().inner()).patches;
+        let texts: Vec<_> = rows.iter().map(|(_, t, _)| t.clone()).collect();
+        let prompt = self.tmg.as_ref()?.prompt;
+        let t = prompt.vectors(&enc.encode_text(&texts, device));
+        let targets: Vec<f32> = rows
+            .iter()
+            .flat_map(|(_, _, m)| m.iter().copied())
+            .collect();
+        let description = draw
+            .ground
+            .iter()
+            .flatten()
+            .map(|p| *p == GroundPrompt::Description)
+            .collect();
+        Some(GroundInputs {
+            patches: Tensor::from_inner(patches.select(0, idx.clone())),
+            images: Tensor::from_inner(images.inner().select(0, idx)),
+            texts: Tensor::from_inner(t),
+            targets: Tensor::from_data(TensorData::new(targets, [rows.len(), 1, s, s]), device),
+            description,
         })
     }
 }
@@ -169,13 +233,13 @@ impl<B: AutodiffBackend> Method for SegTraining<'_, B> {
     fn begin(&mut self, state: &mut SegState, _: bool, _: &mut dyn Write) -> anyhow::Result<()> {
         let log = crate::progress::open_log(
             &self.run.train_log(),
-            "epoch,step,lr,loss,sup,fuse,text,tg,grad_norm,seconds",
+            "epoch,step,lr,loss,sup,fuse,text,tg,ground,trust,grad_norm,seconds",
             1,
             state.step,
         )?;
         let epochs = crate::progress::open_log(
             &self.run.root.join("epochs.csv"),
-            "epoch,lr,mean_loss,val_dice,val_iou,seconds",
+            "epoch,lr,mean_loss,val_dice,val_iou,trust,seconds",
             0,
             state.epoch,
         )?;
@@ -211,14 +275,18 @@ impl<B: AutodiffBackend> Method for SegTraining<'_, B> {
                     .images_tensor::<B>(&draw.unlabeled, Some(&draw.unlabeled_aug), &device)
             });
             let text = match (&unlabeled, cfg.method) {
-                (Some(u), SegMethod::TextGuided) => self.text_inputs(u, &draw.unlabeled),
+                (Some(u), SegMethod::TextGuided) => {
+                    self.text_inputs(u, &draw.unlabeled, &draw.unlabeled_aug)
+                }
                 _ => None,
             };
+            let ground = self.ground_inputs(&draw);
             let batch = SegBatch {
                 labeled,
                 masks,
                 unlabeled,
                 text,
+                ground,
             };
             let l = seg_losses(
                 &self.student,
@@ -241,17 +309,35 @@ impl<B: AutodiffBackend> Method for SegTraining<'_, B> {
                     .map(|t| format!("{:.6}", scalar(t)))
                     .unwrap_or_default()
             };
-            let (sup, fuse, text, tg) = (
+            let (sup, fuse, text, tg, ground) = (
                 scalar(&l.student.sup),
                 opt(&l.student.fuse),
                 opt(&l.student.text),
                 opt(&l.tg),
+                opt(&l.ground),
             );
-            // the TMG's own Adam on L_tg (the student's loss never reaches it)
-            if let (Some(tg), Some(tmg)) = (l.tg, self.tmg.take()) {
-                let grads = GradientsParams::from_grads(tg.backward(), &tmg);
-                self.tmg = Some(self.optim_tmg.step(lr * cfg.tmg_lr_scale, tmg, grads));
+            // the TMG's own Adam on its loss (the student's loss never reaches it); without one
+            // (the ablation without L_tg, A6) the TMG stays as it is, still giving the text mask
+            if let Some(loss) = l.tmg {
+                let tmg = self.tmg.take().expect("a TMG loss comes from the TMG");
+                let grads = GradientsParams::from_grads(loss.backward(), &tmg);
+                self.tmg = Some(
+                    self.optim_tmg
+                        .step(lr * cfg.tmg_lr_multiplier(), tmg, grads),
+                );
             }
+            // A8: the trust follows this step's measure
+            if let (Some(sample), true) = (l.trust, cfg.trust) {
+                let tmg = self.tmg.take().expect("a trust measure comes from the TMG");
+                let rho = update_trust(tmg.trust_value(), sample, cfg.trust_momentum);
+                self.tmg = Some(tmg.with_trust(rho));
+            }
+            let trust = self
+                .tmg
+                .as_ref()
+                .filter(|t| t.trust.is_some())
+                .map(|t| format!("{:.4}", t.trust_value()))
+                .unwrap_or_default();
             let grads = GradientsParams::from_grads(l.student.total.backward(), &self.student);
             let at = format!("epoch {} step {}", epoch + 1, step + 1);
             let g_norm = checked_grad_norm(&self.student, &grads, &at, total)?;
@@ -264,7 +350,7 @@ impl<B: AutodiffBackend> Method for SegTraining<'_, B> {
             state.seconds = self.clock.0 + self.clock.1.elapsed().as_secs_f64();
             writeln!(
                 self.logs.as_mut().expect("begin opens the logs").0,
-                "{},{},{lr:.6e},{total:.6},{sup:.6},{fuse},{text},{tg},{g_norm:.6e},{:.3}",
+                "{},{},{lr:.6e},{total:.6},{sup:.6},{fuse},{text},{tg},{ground},{trust},{g_norm:.6e},{:.3}",
                 epoch + 1,
                 state.step,
                 state.seconds
@@ -287,11 +373,17 @@ impl<B: AutodiffBackend> Method for SegTraining<'_, B> {
         );
         self.epoch_end = (mean, te, val.dice, val.iou);
         self.summary.last_val = Some((state.epoch, val.dice, val.iou));
+        let trust = self
+            .tmg
+            .as_ref()
+            .filter(|t| t.trust.is_some())
+            .map(|t| t.trust_value());
         progress.println(&format!(
-            "epoch {}: loss {mean:.4}; validation Dice {:.2}% IoU {:.2}%",
+            "epoch {}: loss {mean:.4}; validation Dice {:.2}% IoU {:.2}%{}",
             state.epoch,
             100.0 * val.dice,
-            100.0 * val.iou
+            100.0 * val.iou,
+            trust.map_or(String::new(), |r| format!("; text trust ρ {r:.3}"))
         ));
         if state.best_dice.is_none_or(|b| val.dice > b) {
             state.best_dice = Some(val.dice);
@@ -333,9 +425,15 @@ impl<B: AutodiffBackend> Method for SegTraining<'_, B> {
         _: &mut dyn Write,
     ) -> anyhow::Result<()> {
         let (mean, te, dice, iou) = self.epoch_end;
+        let trust = self
+            .tmg
+            .as_ref()
+            .filter(|t| t.trust.is_some())
+            .map(|t| format!("{:.6}", t.trust_value()))
+            .unwrap_or_default();
         writeln!(
             self.logs.as_mut().expect("begin opens the logs").1,
-            "{},{:.6e},{mean:.6},{dice:.6},{iou:.6},{:.2}",
+            "{},{:.6e},{mean:.6},{dice:.6},{iou:.6},{trust},{:.2}",
             state.epoch,
             self.cfg.lr_at(state.epoch - 1),
             te.elapsed().as_secs_f64()

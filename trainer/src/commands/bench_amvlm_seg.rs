@@ -11,7 +11,9 @@ use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
-use semiseg::amvlm::{seg_losses, AmvlmConfig, SegBatch, SegConfig, SegMethod, TextInputs};
+use semiseg::amvlm::{
+    seg_losses, AmvlmConfig, GroundInputs, SegBatch, SegConfig, SegMethod, TextInputs,
+};
 use semiseg::data::Image2d;
 use semiseg::infer::{TextGuidedModel, TextGuidedNets};
 use semiseg::text::TextTokenizer;
@@ -48,30 +50,53 @@ fn bench<B: AutodiffBackend>(
     let mut optim = AdamConfig::new().init::<B, semiseg::nets::UNet2d<B>>();
     let mut optim_tmg = AdamConfig::new().init::<B, semiseg::amvlm::TextMaskGenerator<B>>();
     let (lb, ub, s) = (cfg.labeled_bs, cfg.unlabeled_bs, vlm.image_size);
-    let texts: Vec<&str> = (0..ub).map(|i| PROMPTS[i % PROMPTS.len()]).collect();
+    let texts: Vec<&str> = (0..ub.max(lb))
+        .map(|i| PROMPTS[i % PROMPTS.len()])
+        .collect();
     let encoded = tok.encode_batch(&texts)?;
     let mut times = Vec::new();
     for i in 0..steps + 1 {
         let t0 = Instant::now();
         let rand = |shape: [usize; 4]| Tensor::<B, 4>::random(shape, Distribution::Default, device);
         let unlabeled = rand([ub, 3, s, s]);
+        let labeled = rand([lb, 3, s, s]);
+        let masks = rand([lb, 1, s, s]).greater_elem(0.5).float();
+        // the frozen encoders on images and their texts, as the trainer calls them
+        let embed = |images: &Tensor<B, 4>, texts: &[semiseg::text::Encoded]| {
+            let patches = encoders.encode_image(images.clone().inner()).patches;
+            let t = prompt.vectors(&encoders.encode_text(texts, device));
+            (Tensor::from_inner(patches), Tensor::from_inner(t))
+        };
         let text = (cfg.method == SegMethod::TextGuided).then(|| {
-            let patches = encoders.encode_image(unlabeled.clone().inner()).patches;
-            let t = prompt.vectors(&encoders.encode_text(&encoded, device));
+            let (patches, texts) = embed(&unlabeled, &encoded[..ub]);
             TextInputs {
-                patches: Tensor::from_inner(patches),
-                texts: Tensor::from_inner(t),
+                patches,
+                texts,
+                images: unlabeled.clone(),
+                to_student: Vec::new(),
+            }
+        });
+        // A8: one grounding row (its description) per labeled image
+        let ground = cfg.grounded().then(|| {
+            let (patches, texts) = embed(&labeled, &encoded[..lb]);
+            GroundInputs {
+                patches,
+                images: labeled.clone(),
+                texts,
+                targets: masks.clone(),
+                description: vec![true; lb],
             }
         });
         let batch = SegBatch {
-            labeled: rand([lb, 3, s, s]),
-            masks: rand([lb, 1, s, s]).greater_elem(0.5).float(),
+            labeled,
+            masks,
             unlabeled: Some(unlabeled),
             text,
+            ground,
         };
         let l = seg_losses(&student, Some(&teacher), Some(&tmg), &batch, cfg);
-        if let Some(tg) = l.tg {
-            let grads = GradientsParams::from_grads(tg.backward(), &tmg);
+        if let Some(loss) = l.tmg {
+            let grads = GradientsParams::from_grads(loss.backward(), &tmg);
             tmg = optim_tmg.step(cfg.lr, tmg, grads);
         }
         let grads = GradientsParams::from_grads(l.student.total.backward(), &student);

@@ -71,6 +71,12 @@ pub fn run(a: &ExportArgs, run: RunDir, out: &mut dyn Write) -> anyhow::Result<(
             kappa: m.cfg.kappa,
             theta: m.cfg.theta,
             metrics,
+            tmg: m
+                .model
+                .nets
+                .tmg
+                .is_some()
+                .then(|| m.cfg.text_mask_generator(m.vlm.cfg.embed_dim)),
         }),
     };
     let bundle = ModelBundle::new_text_guided(&m.model.nets, card);

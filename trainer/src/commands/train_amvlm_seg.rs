@@ -4,10 +4,10 @@
 //! the configuration, the labeled draw (manifest), a copy of the VLM, logs, checkpoints and the
 //! best student on the validation split.
 
-use crate::amvlm_seg::data::{draw_labeled, SegData, SegImages};
+use crate::amvlm_seg::data::{draw_labeled, Phrases, SegData, SegImages};
 use crate::amvlm_seg::train::{SegState, SegTraining};
 use crate::amvlm_seg::vlm::Vlm;
-use crate::cli::{SegMethodArg, TrainAmvlmSegArgs};
+use crate::cli::{SegMethodArg, TextBranchArg, TrainAmvlmSegArgs};
 use crate::driver::drive;
 use crate::run_dir::{sha256_file, write_atomic, RunDir};
 use crate::run_info::{RunInfo, RunKind};
@@ -15,7 +15,7 @@ use crate::train_run::{create_run, finish, loop_options, open_to_resume, Resumed
 use crate::with_backend;
 use anyhow::{bail, Context};
 use burn::tensor::backend::Backend;
-use semiseg::amvlm::{SegConfig, SegMethod, StudentLossForm, TextMaskForm};
+use semiseg::amvlm::{SegConfig, SegMethod, StudentLossForm, TextBranch, TextMaskForm};
 use semiseg::data::{LvitDataset, LvitSample, LvitSplit};
 use std::io::Write;
 
@@ -24,7 +24,14 @@ fn resolve_config(a: &TrainAmvlmSegArgs) -> anyhow::Result<SegConfig> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text)
+            // the file's values over the defaults (a run's own config.toml, read on resuming,
+            // instead takes what its version meant for a missing key: SegConfig's legacy_*)
+            let mut table = toml::Table::try_from(SegConfig::default())?;
+            let given: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("{}: invalid configuration", path.display()))?;
+            table.extend(given);
+            table
+                .try_into()
                 .with_context(|| format!("{}: invalid configuration", path.display()))?
         }
         None => SegConfig::preset(&a.preset)
@@ -53,6 +60,21 @@ fn resolve_config(a: &TrainAmvlmSegArgs) -> anyhow::Result<SegConfig> {
     }
     if a.no_tg_loss {
         cfg.tg_loss = false;
+    }
+    if let Some(b) = a.text_branch {
+        cfg.text_branch = match b {
+            TextBranchArg::Grounded => TextBranch::Grounded,
+            TextBranchArg::A6 => TextBranch::A6,
+        };
+    }
+    if a.no_ground {
+        cfg.ground_weight = 0.0;
+    }
+    if a.no_trust {
+        cfg.trust = false;
+    }
+    if a.text_loss {
+        cfg.text_loss = true;
     }
     if a.released_text_mask {
         cfg.text_mask = TextMaskForm::Released;
@@ -228,8 +250,15 @@ pub fn run(a: &TrainAmvlmSegArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         check_manifest(run, &sp)?;
     }
     let tok = &vlm.tokenizer;
+    let mut labeled = SegImages::load(&sp.labeled, &vlm.cfg, tok, true)?;
+    labeled.phrases = Phrases::load(
+        &ds.root.join(LvitSplit::Train.folder()),
+        &sp.labeled,
+        &vlm.cfg,
+        tok,
+    )?;
     let data = SegData {
-        labeled: SegImages::load(&sp.labeled, &vlm.cfg, tok, true)?,
+        labeled,
         unlabeled: SegImages::load(&sp.unlabeled, &vlm.cfg, tok, false)?,
         val: SegImages::load(&sp.val, &vlm.cfg, tok, true)?,
     };
