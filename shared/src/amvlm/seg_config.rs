@@ -384,6 +384,16 @@ impl SegConfig {
                 self.trust_momentum
             ));
         }
+        if self.grounded()
+            && (self.text_mask == TextMaskForm::Released
+                || self.student_loss == StudentLossForm::Released)
+        {
+            return Err(
+                "the released text mask and student loss are forms of A6's text branch: add \
+                 text_branch = \"a6\" (--text-branch a6)"
+                    .into(),
+            );
+        }
         if self.text_branch == TextBranch::Grounded && self.calibration == TextCalibration::Fixed {
             return Err(
                 "calibration = \"fixed\" is A6's text logit: use text_branch = \"a6\", or \"learned\" / \"median\""
@@ -431,6 +441,30 @@ mod tests {
             assert!(e.contains("tmg_lr_scale"), "{e}");
         }
         SegConfig::tiny().validate().unwrap();
+        // A6's released forms ask for A6's branch; A8 has no fixed calibration
+        for bad in [
+            SegConfig {
+                text_mask: TextMaskForm::Released,
+                ..c.clone()
+            },
+            SegConfig {
+                student_loss: StudentLossForm::Released,
+                ..c.clone()
+            },
+        ] {
+            assert!(bad.validate().unwrap_err().contains("text_branch = \"a6\""));
+            SegConfig {
+                text_branch: TextBranch::A6,
+                ..bad
+            }
+            .validate()
+            .unwrap();
+        }
+        let fixed = SegConfig {
+            calibration: TextCalibration::Fixed,
+            ..c.clone()
+        };
+        assert!(fixed.validate().unwrap_err().contains("calibration"));
         // by hand: epoch 0 -> lr; epoch 5 -> (lr + η_min)/2; epoch 10 restarts
         assert!((c.lr_at(0) - 3e-4).abs() < 1e-15);
         assert!((c.lr_at(5) - 2e-4).abs() < 1e-15);
@@ -464,6 +498,34 @@ mod tests {
             (c.labeled, c.method),
             (LabeledAmount::Fraction(0.5), SegMethod::MeanTeacher)
         );
+    }
+
+    /// A run's `config.toml` from before A8 (no `text_branch`, `unlabeled_draw`, `text_view`)
+    /// reads as what such runs did; a new configuration is A8's.
+    #[test]
+    fn configurations_from_before_a8_read_as_a6() {
+        let old: SegConfig = serde_json::from_str("{\"method\": \"text-guided\"}").unwrap();
+        assert_eq!(
+            (old.text_branch, old.unlabeled_draw, old.text_view),
+            (TextBranch::A6, UnlabeledDraw::Uniform, TextView::Augmented)
+        );
+        assert!(!old.grounded() && old.tmg_lr_multiplier() == 1.0);
+        let new = SegConfig::default();
+        assert_eq!(
+            (new.text_branch, new.unlabeled_draw, new.text_view),
+            (
+                TextBranch::Grounded,
+                UnlabeledDraw::Epoch,
+                TextView::Canonical
+            )
+        );
+        // written and read back: the same
+        let back: SegConfig = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
+        // A6's TMG has none of A8's parts
+        let tmg = old.text_mask_generator(8);
+        assert_eq!(tmg, TextMaskConfig::new(8));
+        assert!(new.text_mask_generator(8).trust && new.text_mask_generator(8).refine_width == 16);
     }
 
     fn toml_from(s: &str) -> SegConfig {

@@ -594,6 +594,94 @@ mod tests {
         assert!((vals(tmg.scale())[0] as f64 - 1.0 / 0.07).abs() < 1e-4);
     }
 
+    /// A8's pieces against hand values: the learned calibration `w·M + b₀` at its start (10,
+    /// −2.5), the median calibration `κ(M − median)`, the adapter at its start (the identity),
+    /// the image head at its start (`r = 4` everywhere, so `z_text = logit(σ(z)·σ(4))`), the
+    /// fusion `ρ·z_text` and the coordinates.
+    #[test]
+    fn a8_pieces_against_hand_values() {
+        let dev = Default::default();
+        // one image, D = 2, g = 1 (one patch, a 4×4 map), t at 0.6, 0.8
+        let patches =
+            Tensor::<F, 3>::from_data(TensorData::new(vec![3.0f32, 4.0], [1, 1, 2]), &dev);
+        let texts = Tensor::<F, 2>::from_data(TensorData::new(vec![0.6f32, 0.8], [1, 2]), &dev);
+        let img = Tensor::<F, 4>::zeros([1, 3, 4, 4], &dev);
+        let m = 0.6 * 0.6 + 0.8 * 0.8; // the unit patch (0.6, 0.8) against t: 1
+        let learned = TextMaskConfig::new(2)
+            .with_calibration(TextCalibration::Learned)
+            .init::<F>(&dev);
+        let z = vals(learned.text_logit(learned.dense(patches.clone()), texts.clone(), &img));
+        assert!(
+            z.iter()
+                .all(|&v| (v as f64 - (10.0 * m - 2.5)).abs() < 1e-5),
+            "{z:?}"
+        );
+        assert!(learned.calibrated());
+        let mask = vals(learned.text_mask(
+            learned.dense(patches.clone()),
+            texts.clone(),
+            TextMaskForm::Ours,
+            &img,
+        ));
+        assert!((mask[0] as f64 - sig(7.5)).abs() < 1e-6, "σ(z_text)");
+        // the median of a batch of two maps: M = 1 (image 0) and 0.6 (image 1, patch (1, 0))
+        let two = Tensor::<F, 3>::from_data(
+            TensorData::new(vec![3.0f32, 4.0, 1.0, 0.0], [2, 1, 2]),
+            &dev,
+        );
+        let t2 =
+            Tensor::<F, 2>::from_data(TensorData::new(vec![0.6f32, 0.8, 0.6, 0.8], [2, 2]), &dev);
+        let median = TextMaskConfig::new(2)
+            .with_calibration(TextCalibration::Median)
+            .init::<F>(&dev);
+        let img2 = Tensor::<F, 4>::zeros([2, 3, 4, 4], &dev);
+        let z = vals(median.text_logit(median.dense(two), t2, &img2));
+        // 32 values, 16 of 1 and 16 of 0.6: the lower middle one is 0.6
+        assert!(
+            (z[0] as f64 - 10.0 * (1.0 - 0.6)).abs() < 1e-5 && z[16].abs() < 1e-5,
+            "{z:?}"
+        );
+        // the whole of A8 at its start (gates at 0 here, so V is the patch upsampled)
+        let tmg = TextMaskConfig::new(2)
+            .grounded()
+            .with_gate_init(0.0)
+            .init::<F>(&dev);
+        assert!(tmg.adapter.is_some() && tmg.refine.is_some() && tmg.coords.is_some());
+        let t = vals2(tmg.prompt_vectors(texts.clone()));
+        assert!(
+            (t[0] - 0.6).abs() < 1e-6 && (t[1] - 0.8).abs() < 1e-6,
+            "the adapter starts at 0"
+        );
+        let low = 10.0 * m - 2.5;
+        let want = {
+            let p = sig(low) * sig(4.0);
+            (p / (1.0 - p)).ln()
+        };
+        let z = vals(tmg.text_logit(tmg.dense(patches), texts, &img));
+        assert!(
+            z.iter().all(|&v| (v as f64 - want).abs() < 1e-4),
+            "{z:?} vs {want}"
+        );
+        // the trust starts at 0; the fusion scales by it
+        assert_eq!(tmg.trust_value(), 0.0);
+        let zt = Tensor::<F, 4>::from_data(TensorData::new(vec![2.0f32, -4.0], [1, 1, 1, 2]), &dev);
+        assert_eq!(vals(tmg.fusion(zt.clone())), vec![0.0, 0.0]);
+        let tmg = tmg.with_trust(0.25);
+        assert_eq!(vals(tmg.fusion(zt.clone())), vec![0.5, -1.0]);
+        let a6 = TextMaskConfig::new(2).init::<F>(&dev);
+        assert_eq!(
+            (a6.trust_value(), vals(a6.fusion(zt))),
+            (1.0, vec![2.0, -4.0])
+        );
+        // coordinates: rows then columns, −1 to 1
+        let c = vals(coordinates::<F>(1, [3, 2], &dev));
+        assert_eq!(c, vec![-1., -1., 0., 0., 1., 1., -1., 1., -1., 1., -1., 1.]);
+    }
+
+    fn vals2(t: Tensor<F, 2>) -> Vec<f32> {
+        t.into_data().to_vec().unwrap()
+    }
+
     /// The prompt setting is part of the generator, not of its weights: it survives `valid()`
     /// (training -> evaluation) and loading a record into a generator built from the config.
     #[test]

@@ -26,7 +26,7 @@ impl TrustSample {
     /// `clip((D_text − D_0)/(D_ref − D_0), 0, 1)`; 0 when the reference is no better than D_0.
     pub fn ratio(&self) -> f64 {
         let gain = self.reference_dice - self.baseline_dice;
-        if !(gain > 0.0) || !self.text_dice.is_finite() {
+        if gain.is_nan() || gain <= 0.0 || !self.text_dice.is_finite() {
             return 0.0;
         }
         ((self.text_dice - self.baseline_dice) / gain).clamp(0.0, 1.0)

@@ -631,6 +631,7 @@ mod tests {
             kappa: 10.0,
             theta: 0.25,
             metrics: None,
+            tmg: None,
         });
         let model = TextGuidedModel {
             nets,
@@ -683,6 +684,39 @@ mod tests {
             old.image2d.unwrap().prompt_embedding,
             PromptEmbedding::Global
         );
+        // A8's generator (calibration, adapter, image head, coordinates, trust) travels with its
+        // configuration on the card: the same text mask and fused map, the same trust
+        let a8 = TextMaskConfig::new(vlm.embed_dim)
+            .with_prompt(PromptEmbedding::Words)
+            .grounded();
+        let grounded = TextGuidedModel {
+            nets: TextGuidedNets {
+                encoders: model.nets.encoders.clone(),
+                tmg: Some(a8.init::<Flex>(&dev).with_trust(0.4)),
+                student: model.nets.student.clone(),
+            },
+            text_mask: TextMaskForm::Ours,
+        };
+        let run8 = |m: &TextGuidedModel<Flex>| {
+            let e = m.embed(&image, &dev);
+            (
+                m.text_mask(&e, &prompt, &dev).unwrap(),
+                m.fused(&e, &prompt, &dev).unwrap(),
+            )
+        };
+        let want8 = run8(&grounded);
+        let mut c8 = c.clone();
+        c8.image2d.as_mut().unwrap().tmg = Some(a8);
+        let b = ModelBundle::new_text_guided(&grounded.nets, c8).encode();
+        let (g8, _) = ModelBundle::decode(&b)
+            .unwrap()
+            .load_text_guided::<Flex>(&dev)
+            .unwrap();
+        assert!(
+            run8(&g8) == want8,
+            "A8's generator computes other maps once loaded"
+        );
+        assert!((g8.nets.tmg.as_ref().unwrap().trust_value() - 0.4).abs() < 1e-7);
         let e = back.load_vnet::<Flex>(&dev).unwrap_err().to_string();
         assert!(e.contains("2D text-guided model"), "{e}");
         // a 2D card without its section, or with a width that builds nothing
