@@ -155,12 +155,21 @@ export function setup2d(ctx) {
 
   function showWords(prompt, words) {
     const unknown = new Set(words.unknown), spelt = new Set(words.spelt);
-    const html = prompt.split(/([^\p{L}\p{N}]+)/u).map((part) => {
+    const cut = words.cut || [];
+    // the words past the encoder's length are the prompt's last ones: grey them from there on
+    const parts = prompt.split(/([^\p{L}\p{N}]+)/u);
+    const nWords = parts.filter((p) => /[\p{L}\p{N}]/u.test(p)).length;
+    let seen = 0;
+    const html = parts.map((part) => {
+      const isWord = /[\p{L}\p{N}]/u.test(part);
+      if (isWord) seen++;
+      if (isWord && seen > nWords - cut.length) return `<mark class="cut" title="past the ${words.max_tokens} tokens the model reads: not read">${esc(part)}</mark>`;
       if (unknown.has(part)) return `<mark class="unknown" title="not in the model's vocabulary: read as an unknown word">${esc(part)}</mark>`;
       if (spelt.has(part)) return `<mark class="spelt" title="not a word of the model's vocabulary: spelt in pieces, the model may never have read it">${esc(part)}</mark>`;
       return esc(part);
     }).join('');
     const notes = [];
+    if (cut.length) notes.push(`the model reads ${words.max_tokens} tokens: “${cut.map(esc).join(' ')}” ${cut.length === 1 ? 'is' : 'are'} not read; shorten the prompt`);
     if (words.unknown.length) notes.push(`unknown to the model: ${words.unknown.map(esc).join(', ')}`);
     if (words.spelt.length) notes.push(`not in its vocabulary as words: ${words.spelt.map(esc).join(', ')}`);
     $('prompt-words').innerHTML = `Prompt: ${html}${notes.length ? ` <span class="note">(${notes.join('; ')})</span>` : ''}`;
@@ -232,7 +241,10 @@ export function setup2d(ctx) {
     const pic = state.pic;
     let bytes;
     try { bytes = which === 'text' ? pic.text_png() : pic.mask_png(); } catch (e) { showError(errText(e)); return; }
-    ctx.save(bytes, 'image/png', which === 'text' ? pic.text_file_name() : pic.mask_file_name());
+    // the names say which prompt made them (the model's own mask does not depend on one)
+    const req = state.request2d || {};
+    const prompt = req.prompt || '';
+    ctx.save(bytes, 'image/png', which === 'text' ? pic.text_file_name(prompt) : pic.mask_file_name(req.fuse ? prompt : ''));
   }
 
   $('prompt-form').addEventListener('submit', (ev) => { ev.preventDefault(); if (!state.running) segment(); });

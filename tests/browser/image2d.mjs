@@ -9,6 +9,16 @@ import { parsePngGray, dice } from './common.mjs';
 export async function run2d({ page, check, assert, text, artifacts, nativeDir, served, results, scratch }) {
   const native = (f) => parsePngGray(fs.readFileSync(path.join(nativeDir, '2d', f)));
   const prompts = JSON.parse(fs.readFileSync(path.join(nativeDir, '2d', 'prompts.json')));
+  // a prompt's part of a download's name: `_` and its words, lower-case, joined by `-`, up to 48
+  // characters (whole words)
+  const slug = (prompt) => {
+    let out = '';
+    for (const w of prompt.split(/[^\p{L}\p{N}]+/u).filter(Boolean).map((x) => x.toLowerCase())) {
+      if (out.length + w.length + 1 > 48) break;
+      out += (out ? '-' : '_') + w;
+    }
+    return out;
+  };
   async function download(id) {
     const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(id).click()]);
     return { name: dl.suggestedFilename(), png: parsePngGray(fs.readFileSync(await dl.path())) };
@@ -58,7 +68,8 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     await segment2d('cpu');
     assert(/^\d+ ms$/.test(await text('#embed-ms')) && /^\d+ ms$/.test(await text('#prompt-ms')), `times: ${await text('#result-info')}`);
     const mask = await download('#download'), tmask = await download('#download-text');
-    assert(mask.name === 'cxr_test_00001_mask.png' && tmask.name === 'cxr_test_00001_text_mask.png', `${mask.name}, ${tmask.name}`);
+    // the text mask's file is named after its prompt; the model's own mask is not
+    assert(mask.name === 'cxr_test_00001_mask.png' && tmask.name === `cxr_test_00001_text_mask${slug(prompts.first)}.png`, `${mask.name}, ${tmask.name}`);
     const { fg, d } = sameMask(mask.png, native('mask.png'), 'mask');
     const worst = sameMaps(tmask.png, native('text.png'), 'text mask', 1);
     await page.waitForSelector('#metrics:not([hidden])');
@@ -102,7 +113,9 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     await page.fill('#prompt', prompts.first);
     await page.locator('#fuse').check();
     await segment2d('cpu');
-    sameMask((await download('#download')).png, native('fused.png'), 'fused mask');
+    const steered = await download('#download');
+    sameMask(steered.png, native('fused.png'), 'fused mask');
+    assert(steered.name === `cxr_test_00001_mask${slug(prompts.first)}.png`, steered.name);
     assert((await text('#result-info')).includes('steered by the prompt'), await text('#result-info'));
     await page.locator('#fuse').uncheck();
   });
@@ -125,6 +138,13 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     const msg = await errorShows("none of the prompt's words");
     assert(msg.includes('日本, ΣΩ'), msg);
     assert(await page.locator('#prompt-go').isEnabled(), 'Segment disabled after a refused prompt');
+    // a prompt longer than the encoder reads: its last words are shown as not read
+    await page.fill('#prompt', `${prompts.first} and also a faint opacity at the base of the right lung next to the heart border`);
+    await segment2d('cpu');
+    const said = await text('#prompt-words');
+    assert(said.includes('is not read') || said.includes('are not read'), `no cut shown: ${said}`);
+    assert(await page.locator('#prompt-words mark.cut').count() > 0, 'the words past the length are not marked');
+    results.push(`      2D long prompt: ${said}`);
     await page.fill('#prompt', prompts.first);
   });
 
@@ -166,7 +186,7 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     await page.fill('#prompt', prompts.first);
     await segment2d('cpu');
     const mask = await download('#download'), tmask = await download('#download-text');
-    assert(mask.name === 'chest_cr_mask.png' && tmask.name === 'chest_cr_text_mask.png', `${mask.name}, ${tmask.name}`);
+    assert(mask.name === 'chest_cr_mask.png' && tmask.name === `chest_cr_text_mask${slug(prompts.first)}.png`, `${mask.name}, ${tmask.name}`);
     const nat = native('chest_mask.png');
     const same = mask.png.data.filter((v, i) => v === nat.data[i]).length;
     assert(mask.png.w === 368 && mask.png.h === 391 && same >= 0.999 * nat.data.length, `mask: ${same} of ${nat.data.length} pixels as predict's`);

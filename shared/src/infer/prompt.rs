@@ -2,7 +2,8 @@
 //! (`semiseg predict --prompt`) and the browser page share: refused when empty or when the model's
 //! vocabulary knows none of its words, padded as the training texts were (spec A1, when the
 //! model's configuration says so) and tokenised; the words the vocabulary does not know are named
-//! so the page can mark them.
+//! so the page can mark them, and so are the words past the encoder's length (`max_text_len`
+//! tokens, 20 in A2), which it never reads.
 
 use crate::amvlm::AmvlmConfig;
 use crate::data::pad_description;
@@ -20,6 +21,9 @@ pub struct Prompt {
     /// model may never have read them (a vocabulary trained on a small corpus spells any word
     /// of the letters it saw).
     pub spelt: Vec<String>,
+    /// The last words of `words` that the encoder does not read (wholly or in part): the text
+    /// is longer than its `max_len` tokens (`[CLS]` and `[SEP]` included).
+    pub cut: Vec<String>,
 }
 
 /// Why a prompt cannot be used.
@@ -55,6 +59,43 @@ fn words_of(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The byte offset just past each word of `text` ([`words_of`]'s words, in order).
+fn word_ends(text: &str) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut inside = false;
+    for (i, c) in text.char_indices() {
+        if c.is_alphanumeric() {
+            inside = true;
+        } else if inside {
+            ends.push(i);
+            inside = false;
+        }
+    }
+    if inside {
+        ends.push(text.len());
+    }
+    ends
+}
+
+/// How many of `text`'s words the encoder reads whole: the longest run of words whose text (up to
+/// the word's end) tokenises into at most `max_len − 2` tokens.
+fn words_read(text: &str, tok: &TextTokenizer) -> Result<usize, crate::text::TokenizerError> {
+    let ends = word_ends(text);
+    let room = tok.max_len().saturating_sub(2);
+    // the same vocabulary without the length limit (one token a byte is the most there can be)
+    let long = tok.clone().with_max_len(text.len() + 3)?;
+    let mut read = 0;
+    for end in ends {
+        let e = long.encode(&text[..end])?;
+        let tokens = e.mask.iter().filter(|&&m| m == 1).count().saturating_sub(2);
+        if tokens > room {
+            break;
+        }
+        read += 1;
+    }
+    Ok(read)
+}
+
 /// Check, pad and tokenise `text` for a model with this tokenizer and configuration.
 pub fn prepare_prompt(
     text: &str,
@@ -81,8 +122,10 @@ pub fn prepare_prompt(
         return Err(PromptError::NoKnownWord(words));
     }
     let encoded = tok.encode(&model_text(text, cfg)).map_err(err)?;
+    let read = words_read(text, tok).map_err(err)?;
     Ok(Prompt {
         encoded,
+        cut: words[read.min(words.len())..].to_vec(),
         words,
         unknown,
         spelt,
@@ -127,6 +170,23 @@ mod tests {
         };
         let q = prepare_prompt("left lung", &tok(), &unpadded).unwrap();
         assert_eq!(q.encoded.tokens[..4], ["[CLS]", "left", "lung", "[SEP]"]);
+    }
+
+    /// A text longer than the encoder's length: the words past it are named (a word split by the
+    /// limit counts as cut); a text that fits has none.
+    #[test]
+    fn names_the_words_past_the_encoders_length() {
+        let cfg = AmvlmConfig::default();
+        let short = tok().with_max_len(8).unwrap();
+        // [CLS] lesion lower left lung , left l ##u … : 6 tokens fit after [CLS]
+        let p = prepare_prompt("lesion lower left lung, left lungs lower", &short, &cfg).unwrap();
+        assert_eq!(p.words.len(), 7);
+        // lesion lower left lung , left = 6 tokens; "lungs" (5 pieces) does not fit
+        assert_eq!(p.cut, ["lungs", "lower"]);
+        assert_eq!(p.encoded.tokens.len(), 8);
+        let p = prepare_prompt("lower left lung", &short, &cfg).unwrap();
+        assert!(p.cut.is_empty(), "{:?}", p.cut);
+        assert_eq!(word_ends("a, bc  d"), vec![1, 5, 8]);
     }
 
     #[test]

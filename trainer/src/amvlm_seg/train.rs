@@ -3,9 +3,10 @@
 //! (with A8 also the labeled images and their grounding prompts); the TMG takes an Adam step on its
 //! loss (L_tg, plus A8's L_ground); the teacher (EMA, train mode) and the text mask give the
 //! unlabeled targets; the student takes an Adam step on its loss; the teacher follows with
-//! `α = min(1 − 1/(step+1), 0.99)`; A8's trust ρ follows the step's measure (`trust.rs`). After each epoch the student is scored on the validation
-//! split (never the test split): `best/` keeps the best, and training stops early after `patience`
-//! epochs without a better Dice. The learning rate follows cosine warm restarts per epoch.
+//! `α = min(1 − 1/(step+1), 0.99)`; A8's trust ρ follows the step's measure (`trust.rs`). After
+//! each epoch the student is scored on the validation split (never the test split): `best/` keeps
+//! the best, and training stops early after `patience` epochs without a better Dice. The learning
+//! rate follows cosine warm restarts per epoch.
 
 use super::data::{GroundPrompt, SegData, StepDraw};
 use super::evaluate::{evaluate, mean_scores};

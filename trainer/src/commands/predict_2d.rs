@@ -84,6 +84,16 @@ pub fn run(a: &PredictArgs, source: Source2d, out: &mut dyn Write) -> anyhow::Re
                         if p.spelt.len() == 1 { "is" } else { "are" }
                     )?;
                 }
+                if !p.cut.is_empty() {
+                    writeln!(
+                        out,
+                        "note: the prompt is longer than the model reads ({} tokens): {} {} not \
+                         read; shorten it",
+                        tok.max_len(),
+                        p.cut.join(" "),
+                        if p.cut.len() == 1 { "is" } else { "are" }
+                    )?;
+                }
                 Some(p.encoded)
             }
             None => None,

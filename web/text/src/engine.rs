@@ -174,11 +174,18 @@ impl TextSegmenter {
     }
 
     /// Check and tokenise a prompt (shared with `semiseg predict --prompt`): throws for an empty
-    /// prompt or one of unknown words; else `{"unknown": [...], "spelt": [...]}` as JSON.
+    /// prompt or one of unknown words; else `{"unknown": [...], "spelt": [...], "cut": [...],
+    /// "max_tokens": n}` as JSON (`cut`: the last words, past the encoder's length).
     pub fn check_prompt(&self, prompt: &str) -> Result<String, JsError> {
         let p = prepare_prompt(prompt, &self.tokenizer, &self.vlm)
             .map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(serde_json::json!({ "unknown": p.unknown, "spelt": p.spelt }).to_string())
+        Ok(serde_json::json!({
+            "unknown": p.unknown,
+            "spelt": p.spelt,
+            "cut": p.cut,
+            "max_tokens": self.tokenizer.max_len(),
+        })
+        .to_string())
     }
 
     /// Decode an image file (`bytes`, `name` for messages) as `predict` does, embed it and keep

@@ -542,15 +542,34 @@ impl Picture {
         ])
     }
 
-    /// `chest.png` -> `chest_mask.png`.
-    pub fn mask_file_name(&self) -> String {
-        format!("{}_mask.png", self.stem())
+    /// `chest.png` -> `chest_mask.png`; a mask steered by `prompt` (not empty) names it:
+    /// `chest_mask_lower-left-lung.png`.
+    pub fn mask_file_name(&self, prompt: &str) -> String {
+        format!("{}_mask{}.png", self.stem(), prompt_slug(prompt))
     }
 
-    /// `chest.png` -> `chest_text_mask.png`.
-    pub fn text_file_name(&self) -> String {
-        format!("{}_text_mask.png", self.stem())
+    /// `chest.png` and the prompt `lower left lung` -> `chest_text_mask_lower-left-lung.png`.
+    pub fn text_file_name(&self, prompt: &str) -> String {
+        format!("{}_text_mask{}.png", self.stem(), prompt_slug(prompt))
     }
+}
+
+/// `_` and the prompt's words, lower-case, joined by `-` (letters and digits only, at most 48
+/// characters, cut at a word); empty for an empty prompt.
+fn prompt_slug(prompt: &str) -> String {
+    let mut slug = String::new();
+    for w in prompt
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let w = w.to_lowercase();
+        if slug.len() + w.len() + 1 > 48 {
+            break;
+        }
+        slug.push(if slug.is_empty() { '_' } else { '-' });
+        slug.push_str(&w);
+    }
+    slug
 }
 
 #[cfg(test)]
@@ -714,7 +733,7 @@ mod tests {
                 "pixel {i}"
             );
         }
-        assert_eq!(p.mask_file_name(), "chest_cr_mask.png");
+        assert_eq!(p.mask_file_name(""), "chest_cr_mask.png");
         // a DICOM is no ground truth: that is a PNG, JPEG or TIFF
         let mut p = p;
         let e = p.open_truth_inner("chest_cr.dcm", &bytes).err().unwrap();
@@ -785,8 +804,22 @@ mod tests {
             .to_luma8();
         assert_eq!(back.dimensions(), (4, 2));
         assert_eq!(back.as_raw(), &[255, 255, 0, 0, 255, 255, 0, 0]);
-        assert_eq!(p.mask_file_name(), "img_mask.png");
-        assert_eq!(p.text_file_name(), "img_text_mask.png");
+        assert_eq!(p.mask_file_name(""), "img_mask.png");
+        assert_eq!(p.text_file_name(""), "img_text_mask.png");
+        // each prompt its own file name
+        assert_eq!(
+            p.text_file_name("Lower-left lung, opacity!"),
+            "img_text_mask_lower-left-lung-opacity.png"
+        );
+        assert_eq!(
+            p.mask_file_name("upper right lung"),
+            "img_mask_upper-right-lung.png"
+        );
+        let long = "an opacity at the base of the left lung near the heart border";
+        assert_eq!(
+            p.text_file_name(long),
+            "img_text_mask_an-opacity-at-the-base-of-the-left-lung-near.png"
+        );
     }
 
     #[test]
