@@ -521,6 +521,10 @@ const image2d = setup2d({
 });
 $('segment').addEventListener('click', segment);
 $('cancel').addEventListener('click', cancel);
+// Escape cancels a running segmentation (3D or 2D), as the Cancel button does
+document.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && state.running) { ev.preventDefault(); cancel(); }
+});
 $('download').addEventListener('click', download);
 for (const id of ['opacity', 'show-mask', 'show-truth']) $(id).addEventListener('input', drawAll);
 $('largest-component').addEventListener('change', () => {

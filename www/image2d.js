@@ -221,7 +221,7 @@ export function setup2d(ctx) {
     const ms = (v) => `${v.toFixed(0)} ms`;
     const mib = (b) => (b / 2 ** 20).toFixed(0);
     const total = state.pic.width() * state.pic.height();
-    $('result-info').innerHTML = `<p>Segmented on <strong id="ran-on">${data.backend}</strong>:
+    $('result-info').innerHTML = `<p>Segmented on <strong id="ran-on">${data.backend}</strong>${data.note ? ` <span id="backend-note">(${esc(data.note)})</span>` : ''}:
       image embedding and mask <strong id="embed-ms">${data.embedMs === null ? 'cached' : ms(data.embedMs)}</strong>${data.promptMs === null ? '' : `,
       prompt <strong id="prompt-ms">${ms(data.promptMs)}</strong>`}.</p>
       <p><span id="mask-pixels">${fg}</span> foreground pixels (${(100 * fg / total).toFixed(1)}%)${fused ? ', steered by the prompt' : ''}.</p>

@@ -103,7 +103,7 @@ async function segment2d(data) {
   }
   const memoryBytes = engine.wasm.memory.buffer.byteLength;
   self.postMessage({
-    type: 'done2d', imageKey: data.imageKey, requestId: data.requestId, backend: name, size: seg.size(),
+    type: 'done2d', imageKey: data.imageKey, requestId: data.requestId, backend: name, note: note || '', size: seg.size(),
     prob, text, fused: fused || null, embedMs, promptMs, words, wordMaps, memoryBytes,
   });
 }

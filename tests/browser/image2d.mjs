@@ -108,6 +108,10 @@ export async function run2d({ page, check, assert, text, artifacts, nativeDir, s
     await page.fill('#prompt', prompts.second);
     await segment2d('cpu', 'enter');
     assert((await text('#embed-ms')) === 'cached', `image not cached: ${await text('#result-info')}`);
+    // "auto" picks the CPU over SwiftShader's software WebGPU and says why, as in 3D
+    await segment2d('auto');
+    assert((await text('#ran-on')).startsWith('CPU'), await text('#result-info'));
+    assert((await text('#backend-note')).includes('software fallback adapter'), await text('#result-info'));
     const worst = sameMaps((await download('#download-text')).png, native('text2.png'), 'second text mask', 1);
     results.push(`      2D second prompt on cpu: ${await text('#prompt-ms')} (image cached), text mask within ${worst} grey levels of predict`);
     await page.fill('#prompt', prompts.first);

@@ -288,6 +288,12 @@ await check('cancel stops a running segmentation and the page stays usable', asy
   assert(await page.locator('#segment').isEnabled(), 'Segment disabled after cancel');
   await page.waitForTimeout(1500);
   assert((await text('#status')) === 'Cancelled.', `a cancelled run still reported: ${await text('#status')}`);
+  // Escape cancels too
+  await page.locator('#segment').click();
+  await page.waitForFunction(() => /window [1-9]/.test(document.getElementById('status').textContent), null, { timeout: 120000, polling: 100 });
+  await page.keyboard.press('Escape');
+  assert((await text('#status')) === 'Cancelled.', `Escape: ${await text('#status')}`);
+  assert(await page.locator('#segment').isEnabled(), 'Segment disabled after Escape');
 });
 
 await check('opening another scan while one segments stops it: no result of the old scan is shown, scored or downloaded', async () => {

@@ -417,6 +417,40 @@ pub fn foreground_pixels(img: &DynamicImage) -> Vec<bool> {
     }
 }
 
+/// The share of a decoded image's pixels whose brightest colour channel lies strictly between
+/// 10 % and 90 % of the pixel type's range (alpha ignored): near 0 for a mask (0/255, 0/1 or a
+/// few label values; a JPEG's ringing at edges stays well under 1 %), large for a photograph, a
+/// radiograph or a stained slide. Read from the decoded samples without an f32 copy.
+pub fn mid_tone_share(img: &DynamicImage) -> f64 {
+    fn share<T: Copy + Into<f64>>(raw: &[T], channels: usize, colour: usize, top: f64) -> f64 {
+        let mut mid = 0usize;
+        let mut n = 0usize;
+        for px in raw.chunks_exact(channels) {
+            let v = px[..colour]
+                .iter()
+                .map(|&c| c.into())
+                .fold(f64::MIN, f64::max)
+                / top;
+            mid += (v > 0.1 && v < 0.9) as usize;
+            n += 1;
+        }
+        mid as f64 / n.max(1) as f64
+    }
+    match img {
+        DynamicImage::ImageLuma8(b) => share(b.as_raw(), 1, 1, 255.0),
+        DynamicImage::ImageLumaA8(b) => share(b.as_raw(), 2, 1, 255.0),
+        DynamicImage::ImageRgb8(b) => share(b.as_raw(), 3, 3, 255.0),
+        DynamicImage::ImageRgba8(b) => share(b.as_raw(), 4, 3, 255.0),
+        DynamicImage::ImageLuma16(b) => share(b.as_raw(), 1, 1, 65535.0),
+        DynamicImage::ImageLumaA16(b) => share(b.as_raw(), 2, 1, 65535.0),
+        DynamicImage::ImageRgb16(b) => share(b.as_raw(), 3, 3, 65535.0),
+        DynamicImage::ImageRgba16(b) => share(b.as_raw(), 4, 3, 65535.0),
+        DynamicImage::ImageRgb32F(b) => share(b.as_raw(), 3, 3, 1.0),
+        DynamicImage::ImageRgba32F(b) => share(b.as_raw(), 4, 3, 1.0),
+        other => share(other.to_rgb32f().as_raw(), 3, 3, 1.0),
+    }
+}
+
 impl Mask2d {
     /// Decode a mask (PNG, JPEG or TIFF; any depth and channels, alpha ignored): a pixel is
     /// foreground when any colour channel is non-zero. Resized to `size` as `how` says.
@@ -647,6 +681,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Mid-tones by hand: the brightest colour channel over the type's range, strictly inside
+    /// (0.1, 0.9); alpha ignored.
+    #[test]
+    fn mid_tone_shares_by_hand() {
+        // 0, 25 (0.098), 26 (0.102), 229 (0.898), 230 (0.902), 255: two of six are mid-tones
+        let grey: DynamicImage = ImageBuffer::from_fn(6, 1, |x, _| {
+            Luma([[0u8, 25, 26, 229, 230, 255][x as usize]])
+        })
+        .into();
+        assert!((mid_tone_share(&grey) - 2.0 / 6.0).abs() < 1e-12);
+        // RGB: the brightest channel counts (128 in one channel: a mid-tone; 255 anywhere: not)
+        let rgb: DynamicImage = ImageBuffer::from_fn(2, 1, |x, _| {
+            if x == 0 {
+                Rgb([0u8, 128, 3])
+            } else {
+                Rgb([255, 128, 0])
+            }
+        })
+        .into();
+        assert_eq!(mid_tone_share(&rgb), 0.5);
+        // alpha is not a colour: a half-transparent black is black
+        let rgba: DynamicImage = ImageBuffer::from_fn(1, 1, |_, _| Rgba([0u8, 0, 0, 128])).into();
+        assert_eq!(mid_tone_share(&rgba), 0.0);
+        // 16-bit: the range is 65535
+        let deep: DynamicImage =
+            ImageBuffer::from_fn(2, 1, |x, _| Luma([[255u16, 30000][x as usize]])).into();
+        assert_eq!(mid_tone_share(&deep), 0.5);
     }
 
     /// The foreground rule read from the decoded samples equals the former one, any channel of

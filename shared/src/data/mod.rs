@@ -16,8 +16,8 @@ pub use augment::{random_crop, random_rot_flip, Grid};
 pub use augment2d::Augment2d;
 pub use dicom::{dicom_dimensions, finite_extent, is_dicom, read_dicom, value_range, DicomImage};
 pub use image2d::{
-    bytes_dimensions, foreground_pixels, image_dimensions, resize_linear, resize_nearest, Image2d,
-    Image2dError, Mask2d, MaskResize, DEFAULT_IMAGE_SIZE, MAX_PIXELS,
+    bytes_dimensions, foreground_pixels, image_dimensions, mid_tone_share, resize_linear,
+    resize_nearest, Image2d, Image2dError, Mask2d, MaskResize, DEFAULT_IMAGE_SIZE, MAX_PIXELS,
 };
 pub use la_preprocess::{
     bounding_box, la_crop, preprocess_la, zscore, LaCase, LA_LABEL_VALUE, LA_MARGIN, LA_PATCH_XY,

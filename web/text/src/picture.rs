@@ -8,7 +8,7 @@
 
 use crate::samples::Samples;
 use image::{DynamicImage, ImageFormat, ImageReader};
-use semiseg::data::{finite_extent, foreground_pixels, read_dicom};
+use semiseg::data::{finite_extent, foreground_pixels, mid_tone_share, read_dicom};
 use semiseg::infer::{map_to_gray8, map_to_image, ImageFile, ModelCard, TextGuidedMemory};
 use semiseg::metrics::{dice, jaccard};
 use std::io::Cursor;
@@ -31,6 +31,22 @@ fn format_name(f: ImageFormat) -> &'static str {
         ImageFormat::Tiff => "TIFF",
         _ => "image",
     }
+}
+
+/// The share of mid-tone pixels above which a ground truth is not a mask ([`mid_tone_share`]).
+const MAX_MID_TONES: f64 = 0.01;
+
+/// Whether `bytes` look like a NIfTI (single file, plain or gzip by name) or NRRD scan.
+fn is_scan(name: &str, bytes: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let by_name = [".nii", ".nii.gz", ".nrrd", ".nhdr"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    let nifti = bytes
+        .get(344..348)
+        .is_some_and(|m| m == b"n+1\0" || m == b"ni1\0")
+        || bytes.get(4..8).is_some_and(|m| m == b"n+2\0");
+    by_name || nifti || bytes.starts_with(b"NRRD")
 }
 
 /// Whether `bytes` look like a DICOM file (the "DICM" marker after the 128-byte preamble, or the
@@ -259,8 +275,27 @@ impl Picture {
     }
 
     /// A ground-truth mask of the same size: a pixel is foreground when any channel is non-zero.
+    /// A 3D scan, or an image whose values are not a mask's (more than 1 % of its pixels between
+    /// 10 % and 90 % of the range: a photograph, the image itself), is refused.
     pub fn open_truth_inner(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        if is_scan(name, bytes) {
+            return Err(format!(
+                "{name} is a NIfTI or NRRD scan, a 3D ground truth; the ground truth of a 2D image \
+                 is a PNG, JPEG or TIFF mask of the image's size (open a scan as the image to use \
+                 its label)"
+            ));
+        }
         let (img, _) = decode_checked(name, bytes)?;
+        let mid = mid_tone_share(&img);
+        if mid > MAX_MID_TONES {
+            return Err(format!(
+                "{name} is not a mask: {:.0}% of its pixels are mid-tones (a mask is background and \
+                 foreground: 0 and non-zero values, black and white); open the manual \
+                 segmentation of {}, not an image",
+                100.0 * mid,
+                self.name
+            ));
+        }
         let (w, h) = (img.width() as usize, img.height() as usize);
         if (w, h) != (self.width, self.height) {
             return Err(format!(
@@ -798,6 +833,32 @@ mod tests {
             .open_truth_inner("small.png", &grey(2, 2, |_, _| 255))
             .unwrap_err();
         assert!(e.contains("must have its image's size"), "{e}");
+        // an image of grey levels (the image itself) is not a mask; a label of values 0..2 is
+        let e = p
+            .open_truth_inner("img.png", &grey(4, 2, |x, y| 40 + 40 * (x + y) as u8))
+            .unwrap_err();
+        assert!(
+            e.contains("img.png is not a mask: 100% of its pixels are mid-tones"),
+            "{e}"
+        );
+        p.open_truth_inner("labels.png", &grey(4, 2, |x, _| x.min(2) as u8))
+            .unwrap();
+        // a NIfTI or NRRD scan is named as one, not as an unreadable file
+        let mut nii = vec![0u8; 352];
+        nii[344..348].copy_from_slice(b"n+1\0");
+        for (name, bytes) in [
+            ("label.nii.gz", vec![0x1f, 0x8b, 8]),
+            ("label", nii),
+            ("x", b"NRRD0004\n".to_vec()),
+        ] {
+            let e = p.open_truth_inner(name, &bytes).unwrap_err();
+            assert!(
+                e.contains("is a NIfTI or NRRD scan, a 3D ground truth"),
+                "{name}: {e}"
+            );
+        }
+        p.open_truth_inner("gt.png", &grey(4, 2, |x, _| if x < 3 { 255 } else { 0 }))
+            .unwrap();
         // the download is predict's PNG: 0/255 at the image's size
         let back = image::load_from_memory(&p.mask_png_inner().unwrap())
             .unwrap()
